@@ -1,0 +1,1 @@
+"""One module per `osbench` command, each with `add_parser()` and `run()`."""

@@ -1,0 +1,67 @@
+"""`osbench run SCENARIO...`: run scenarios, journal to results/, judge SLAs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bench.runner import Runner, RunOptions, plan
+from bench.scenario import TargetSpec, load_scenario
+
+EXIT_INTERRUPTED = 130
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "run", help="run scenarios",
+        description="Run scenarios against a target. With no --cloud (and no OS_CLOUD), "
+        "cloud scenarios run on the embedded simulated cloud; with no --hosts, host "
+        "scenarios run on the local lab.")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML files")
+    p.add_argument("--cloud", help="clouds.yaml entry to run against (default: OS_CLOUD, "
+                   "else the simulated cloud)")
+    p.add_argument("--hosts", help="host inventory YAML (default: the local lab)")
+    p.add_argument("--sim-profile", help="simulated cloud profile (see `osbench sim profiles`)")
+    p.add_argument("--time-scale", type=float, help="simulated cloud speed-up factor")
+    p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+                   help="where run directories go (default: results/)")
+    p.add_argument("--seed", type=int, default=0, help="seed for everything random (default 0)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and every write it would make; do nothing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    # Validate every file before running any, so a typo in the third file
+    # does not surface after an hour of the first two.
+    scenarios = [load_scenario(path) for path in args.scenarios]
+    options = RunOptions(
+        results_dir=args.results,
+        seed=args.seed,
+        target=TargetSpec(cloud=args.cloud, sim_profile=args.sim_profile,
+                          time_scale=args.time_scale, hosts=args.hosts),
+        command=tuple(sys.argv),
+    )
+    if args.dry_run:
+        for scenario in scenarios:
+            print(plan(scenario, options))
+        return 0
+    worst = 0
+    for scenario in scenarios:
+        result = asyncio.run(Runner(scenario, options).run())
+        print(f"{scenario.name}: {result.status}; results in {result.path}")
+        for case in result.cases:
+            for verdict in case.verdicts:
+                print(f"  {case.case_id}: {verdict.describe()}")
+            if case.error:
+                print(f"  {case.case_id}: {case.error}")
+        if result.status == "interrupted":
+            return EXIT_INTERRUPTED
+        if result.status != "completed":
+            worst = 1
+    return worst

@@ -1,0 +1,100 @@
+"""A real `osbench run` process, stopped by SIGINT, SIGTERM and SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import results
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SLOW = """\
+name: slow ticks
+kind: tick
+params: {{ticks: 10000, interval_s: 20ms, announce: true, cleanup_marker: {marker}{extra}}}
+sweep:
+  value: [1.0, 2.0]
+"""
+
+
+def start(tmp_path: Path, extra: str = "") -> tuple[subprocess.Popen[str], Path]:
+    marker = tmp_path / "cleanup.log"
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(SLOW.format(marker=marker, extra=extra))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.osbench_tick", "run", str(scenario),
+         "--results", str(tmp_path / "results")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return proc, marker
+
+
+def wait_for_records(proc: subprocess.Popen[str], n: int) -> int:
+    """Read the child's stderr until it says it has journaled `n` rows; returns n."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("recorded ") and int(line.split()[1]) >= n:
+            return n
+    raise AssertionError(f"child ended before recording {n} rows: rc={proc.wait()}")
+
+
+def only_run(tmp_path: Path) -> results.Run:
+    (run_dir,) = (tmp_path / "results").iterdir()
+    return results.load(run_dir)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_exits_130_after_cleanup(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, marker = start(tmp_path)
+    wait_for_records(proc, 5)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert f"{sig.name}: stopping; running cleanup first" in stderr
+    assert "Traceback" not in stderr
+    assert marker.read_text() == "value=1.0\n"  # the running case cleaned up; no next case
+    run = only_run(tmp_path)
+    assert run.manifest["status"] == "interrupted"
+    assert run.manifest["stop_reason"] == sig.name
+    assert not run.incomplete
+    assert run.table("cases")["status"].tolist() == ["interrupted"]
+    assert len(run.table("ticks")) >= 5
+    assert "results in" in stdout
+
+
+def test_second_signal_does_not_abandon_cleanup(tmp_path: Path) -> None:
+    proc, marker = start(tmp_path, extra=", cleanup_delay_s: 1s")
+    wait_for_records(proc, 3)
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "stopping; running cleanup first" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "SIGINT again: cleanup is running; waiting for it to finish" in stderr
+    assert marker.read_text() == "value=1.0\n"
+    assert only_run(tmp_path).manifest["status"] == "interrupted"
+
+
+def test_sigkill_leaves_a_readable_incomplete_journal(tmp_path: Path) -> None:
+    proc, _ = start(tmp_path)
+    announced = wait_for_records(proc, 25)
+    proc.kill()
+    proc.communicate(timeout=30)
+    run = only_run(tmp_path)
+    assert run.incomplete
+    assert run.status == "running"
+    assert any("incomplete" in note for note in run.notes)
+    ticks = run.table("ticks")
+    # Every row the child said it had journaled is on disk, in order.
+    assert len(ticks) >= announced
+    assert ticks["i"].tolist()[:announced] == list(range(announced))

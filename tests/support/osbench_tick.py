@@ -1,0 +1,9 @@
+"""`osbench` with the test-only `tick` kind registered, for subprocess tests."""
+
+import sys
+
+from bench.cli import main
+from tests.support.tickkind import register
+
+register()
+sys.exit(main())
