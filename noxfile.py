@@ -1,0 +1,49 @@
+"""nox sessions: `tests` is the README's test command; `demo` is the main job.
+
+Sessions install osbench into their own virtualenv; `./bootstrap SESSION`
+sets up nox itself (and, as root, the Debian packages the lab needs).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (pytest, strict)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the package, tests and this file."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", "bench", "tests", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job on the embedded targets: every shipped demo scenario, then where the
+    results are. Extra arguments go to `osbench run`."""
+    session.install("-e", ".")
+    session.run("osbench", "validate", *DEMO_SCENARIOS)
+    session.run("osbench", "run", *DEMO_SCENARIOS, *session.posargs)
+
+
+#: What `nox -s demo` runs; grows as scenario kinds land.
+DEMO_SCENARIOS: list[str] = []
