@@ -153,7 +153,8 @@ class ControlPlaneModel:
         timeout = cm.vif_plugging_timeout_s
         if timeout > 0 and port_active > plug + timeout:
             if cm.vif_plugging_is_fatal:
-                fault = Fault(VIF_FAULT.format(id=server_id), 500, "VirtualInterfaceCreateException")
+                message = VIF_FAULT.format(id=server_id)
+                fault = Fault(message, 500, "VirtualInterfaceCreateException")
                 failed = plug + timeout
                 return Timeline(
                     visible, failed, fault, scheduled, host, created, bound,
