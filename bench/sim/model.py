@@ -118,9 +118,6 @@ class ControlPlaneModel:
             timelines.append(self._plan_one(visible, ids[i], rng))
         return BatchPlan(api.request_s + count * api.per_instance_s, timelines)
 
-    def _lognormal(self, rng: random.Random, median: float, sigma: float) -> float:
-        return median * math.exp(rng.gauss(0.0, sigma)) if sigma > 0 else median
-
     def _plan_one(self, visible: float, server_id: str, rng: random.Random) -> Timeline:
         cp, nt, cm, gs = (
             self.profile.control_plane,
@@ -128,18 +125,22 @@ class ControlPlaneModel:
             self.profile.compute,
             self.profile.guest,
         )
+        # Draw every random number up front, in a fixed order, so one instance
+        # gets the same draws under every profile and outcomes are comparable.
         ipv6 = rng.random() < gs.ipv6_share
+        msg_id = f"{rng.getrandbits(128):032x}"
+        jitter, disk_z, boot_z, ci_z = (rng.gauss(0.0, 1.0) for _ in range(4))
+        host = f"compute-{rng.randrange(cm.hosts):02d}"
+        lease_delay = rng.uniform(0.05, 0.5)
         # Scheduling: FIFO over `cores` workers; too long a wait is an RPC timeout.
         free_at = self._workers[0]
         start = max(visible, free_at)
         if start - visible > cp.rpc_timeout_s:
-            msg_id = f"{rng.getrandbits(128):032x}"
             fault = Fault(RPC_FAULT.format(msg_id=msg_id), 500, "MessagingTimeout")
             return Timeline(visible, visible + cp.rpc_timeout_s, fault, ipv6=ipv6)
-        service = self._lognormal(rng, self.build_service_s(), cp.build_jitter)
+        service = self.build_service_s() * math.exp(cp.build_jitter * jitter)
         scheduled = start + service
         heapq.heapreplace(self._workers, scheduled)
-        host = f"compute-{rng.randrange(cm.hosts):02d}"
 
         # Port: created by nova-compute, then queued at the single DHCP agent.
         created = scheduled + nt.port_create_s
@@ -149,7 +150,7 @@ class ControlPlaneModel:
         self._agent_free_at = agent_start + self.port_service_s(self._host_entries)
         port_active = max(bound, self._agent_free_at)
 
-        plug = created + self._lognormal(rng, cm.disk_prep_median_s, cm.disk_prep_sigma)
+        plug = created + cm.disk_prep_median_s * math.exp(cm.disk_prep_sigma * disk_z)
         timeout = cm.vif_plugging_timeout_s
         if timeout > 0 and port_active > plug + timeout:
             if cm.vif_plugging_is_fatal:
@@ -168,13 +169,13 @@ class ControlPlaneModel:
         active = spawn_from + cm.spawn_s
 
         # Guest: DHCP until the port is ready or the client gives up.
-        dhcp_start = active + self._lognormal(rng, gs.boot_to_dhcp_median_s, gs.boot_to_dhcp_sigma)
+        dhcp_start = active + gs.boot_to_dhcp_median_s * math.exp(gs.boot_to_dhcp_sigma * boot_z)
         lease = gave_up = phone_home = None
         if port_active <= dhcp_start + gs.dhcp_timeout_s:
             waited = max(0.0, port_active - dhcp_start)
             retries = math.ceil(waited / gs.dhcp_retry_s)
-            lease = dhcp_start + retries * gs.dhcp_retry_s + rng.uniform(0.05, 0.5)
-            phone_home = lease + self._lognormal(rng, gs.cloud_init_median_s, gs.cloud_init_sigma)
+            lease = dhcp_start + retries * gs.dhcp_retry_s + lease_delay
+            phone_home = lease + gs.cloud_init_median_s * math.exp(gs.cloud_init_sigma * ci_z)
         else:
             gave_up = dhcp_start + gs.dhcp_timeout_s
         return Timeline(

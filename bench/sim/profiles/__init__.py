@@ -34,7 +34,7 @@ class ControlPlane:
     #: Memory the services need before they swap; below it builds slow down.
     working_set_gb: float = 10.0
     #: Service-time multiplier per missing fraction of the working set.
-    swap_slowdown: float = 4.9
+    swap_slowdown: float = 5.1
     #: Control-plane CPU seconds to schedule and set up one instance.
     build_cpu_s: float = 1.5
     #: Relative spread (lognormal sigma) of one build's service time.

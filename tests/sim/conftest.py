@@ -1,0 +1,95 @@
+"""Fixtures for the simulated cloud: a real phone-home receiver and a helper
+that runs openstacksdk (synchronous) in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp import web
+
+from bench.sim import SimCloud
+
+T = TypeVar("T")
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Receiver:
+    """A phone-home registration server listening on 127.0.0.1 (and ::1)."""
+
+    port: int = 0
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    fail_first: int = 0  # answer 500 to this many POSTs first
+
+    def user_data(self, post: str = "[hostname, fqdn, instance_id]", tries: int | None = None) -> str:
+        extra = f"\n  tries: {tries}" if tries is not None else ""
+        text = (f"#cloud-config\nphone_home:\n  url: http://127.0.0.1:{self.port}/$INSTANCE_ID/\n"
+                f"  post: {post}{extra}\n")
+        return base64.b64encode(text.encode()).decode()
+
+    def ids(self) -> set[str]:
+        return {p["path_id"] for p in self.posts}
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+
+    async def handle(request: web.Request) -> web.Response:
+        if rec.fail_first > 0:
+            rec.fail_first -= 1
+            return web.Response(status=500)
+        form = dict(await request.post())
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        rec.posts.append({"path_id": request.match_info["iid"], "form": form,
+                          "agent": request.headers.get("User-Agent"),
+                          "type": request.content_type, "family": 6 if ":" in peer[0] else 4})
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/{iid}/", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    rec.port = int(runner.addresses[0][1])
+    if has_ipv6_loopback():
+        await web.TCPSite(runner, "::1", rec.port).start()
+    yield rec
+    await runner.cleanup()
+
+
+async def sdk(sim: SimCloud, work: Callable[[Any], T]) -> T:
+    """Run `work(conn)` with a fresh openstacksdk connection in a worker thread."""
+
+    def call() -> T:
+        conn = sim.connect()
+        try:
+            return work(conn)
+        finally:
+            conn.close()
+
+    return await asyncio.to_thread(call)
+
+
+async def wait_until(sim: SimCloud, predicate: Callable[[], bool], modelled_s: float) -> None:
+    """Poll `predicate` in modelled time; fail after `modelled_s`."""
+    deadline = sim.clock.monotonic() + modelled_s
+    while not predicate():
+        if sim.clock.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {modelled_s} modelled seconds")
+        await sim.clock.sleep(2.0)
