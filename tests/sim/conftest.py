@@ -47,7 +47,9 @@ class Receiver:
     posts: list[dict[str, Any]] = field(default_factory=list)
     fail_first: int = 0  # answer 500 to this many POSTs first
 
-    def user_data(self, post: str = "[hostname, fqdn, instance_id]", tries: int | None = None) -> str:
+    def user_data(
+        self, post: str = "[hostname, fqdn, instance_id]", tries: int | None = None
+    ) -> str:
         extra = f"\n  tries: {tries}" if tries is not None else ""
         text = (f"#cloud-config\nphone_home:\n  url: http://127.0.0.1:{self.port}/$INSTANCE_ID/\n"
                 f"  post: {post}{extra}\n")

@@ -24,8 +24,10 @@ async def sim() -> Any:
 
 async def test_discovery_flavors_images_networks_keypair(sim: SimCloud) -> None:
     def work(conn: Any) -> tuple[Any, ...]:
-        return (conn.compute.find_flavor("c1.small", ignore_missing=False), conn.image.find_image("cirros-sim", ignore_missing=False),
-                conn.network.find_network("demo-network", ignore_missing=False), conn.compute.find_keypair("mykey", ignore_missing=False),
+        return (conn.compute.find_flavor("c1.small", ignore_missing=False),
+                conn.image.find_image("cirros-sim", ignore_missing=False),
+                conn.network.find_network("demo-network", ignore_missing=False),
+                conn.compute.find_keypair("mykey", ignore_missing=False),
                 list(conn.network.subnets(network_id=sim.network_id)))
 
     flavor, image, network, keypair, subnets = await sdk(sim, work)
@@ -39,7 +41,9 @@ async def test_discovery_flavors_images_networks_keypair(sim: SimCloud) -> None:
     assert not sim.request_counts()
 
 
-async def test_multicreate_list_show_console_ports_delete(sim: SimCloud, receiver: Receiver) -> None:
+async def test_multicreate_list_show_console_ports_delete(
+    sim: SimCloud, receiver: Receiver
+) -> None:
     since = sim.clock.now() - timedelta(seconds=1)
 
     def create(conn: Any) -> Any:

@@ -39,7 +39,8 @@ BAD_BODIES: list[Any] = [
 async def test_bad_create_is_400_in_nova_shape(raw: Any, body: Any) -> None:
     sim, http, headers = raw
     if isinstance(body, dict) and isinstance(body.get("server"), dict):
-        body["server"] = {k: (sim.image_id if v == "IMAGE" else v) for k, v in body["server"].items()}
+        server = body["server"]
+        body["server"] = {k: (sim.image_id if v == "IMAGE" else v) for k, v in server.items()}
     kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
     async with http.post(f"{sim.base_url}/compute/v2.1/servers", headers=headers, **kwargs) as r:
         assert r.status == 400, await r.text()
