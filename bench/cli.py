@@ -25,7 +25,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 #: Command modules under bench.commands, in the order `--help` lists them.
-COMMANDS = ("run", "validate")
+COMMANDS = ("run", "validate", "sim")
 
 
 def build_parser() -> argparse.ArgumentParser:

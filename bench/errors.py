@@ -78,3 +78,8 @@ class HostError(TargetError):
         super().__init__(f"{host}: {message}" + (f" (command: {command})" if command else ""))
         self.host = host
         self.command = command
+
+
+class CloudOutcomeUnknown(CloudError):
+    """A create whose outcome is unknown (proxy 504, read timeout): the servers may
+    exist. Reconcile by listing; never send the create again."""

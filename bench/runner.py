@@ -49,6 +49,7 @@ class RunOptions:
     seed: int = 0
     target: TargetSpec = field(default_factory=TargetSpec)
     command: tuple[str, ...] = ()
+    allow_large: bool = False
     #: Upper bound on one cleanup action; cleanup of 1000 servers on a slow
     #: real cloud has been seen to take minutes, so this is generous.
     cleanup_timeout_s: float = 1800.0
@@ -83,6 +84,8 @@ class _Context(CaseContext):
     def __init__(self, runner: Runner, case: Case, target: targets.Target, seed: int) -> None:
         self._runner = runner
         self.case = case
+        self.run_id = runner.journal.run_id
+        self.allow_large = runner.options.allow_large
         self.target = target
         self.clock: Clock = target.clock
         self.seed = seed

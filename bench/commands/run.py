@@ -29,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="where run directories go (default: results/)")
     p.add_argument("--seed", type=int, default=0, help="seed for everything random (default 0)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="confirm counts above a scenario's max_instances")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and every write it would make; do nothing")
     p.set_defaults(func=run)
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         target=TargetSpec(cloud=args.cloud, sim_profile=args.sim_profile,
                           time_scale=args.time_scale, hosts=args.hosts),
         command=tuple(sys.argv),
+        allow_large=args.allow_large,
     )
     if args.dry_run:
         for scenario in scenarios:

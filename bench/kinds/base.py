@@ -29,6 +29,9 @@ class CaseContext(ABC):
     """What a running case may use: its target, clock, journal, progress, cleanup."""
 
     case: Case
+    run_id: str
+    #: `--allow-large` was given: counts above a kind's ceiling are confirmed.
+    allow_large: bool
     target: Target
     clock: Clock
     seed: int

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 
@@ -48,8 +49,8 @@ class TickKind(Kind):
     params_type = TickParams
     target = "local"
     sample_table = "ticks"
-    sample_columns: Mapping[str, str] = {"value": "the tick's value"}
-    metrics: Mapping[str, str] = {"ticks_done": "ticks recorded"}
+    sample_columns: ClassVar[Mapping[str, str]] = {"value": "the tick's value"}
+    metrics: ClassVar[Mapping[str, str]] = {"ticks_done": "ticks recorded"}
 
     def plan(self, case: Case) -> list[str]:
         p: TickParams = case.params

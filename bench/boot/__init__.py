@@ -1,0 +1,1 @@
+"""Parts of the `boot` kind: instance tracking and outcome classification."""
