@@ -35,6 +35,9 @@ phone_home:
   tries: 10
 """
 
+#: Nova's fault when a port did not become ACTIVE within vif_plugging_timeout.
+VIF_FAILURE = "Failed to allocate the network(s)"
+
 #: Port for the registration server on a real cloud (the field experiment's);
 #: on the simulated cloud any free port.
 REAL_CLOUD_PHONE_HOME_PORT = 8000
@@ -104,6 +107,9 @@ class BootKind(Kind):
     metrics: ClassVar[Mapping[str, str]] = {
         "requested": "instances asked for",
         **{o: f"instances with outcome {o}" for o in OUTCOMES},
+        "not_started": "requested instances that did not phone home",
+        "dhcp_timeout": "silent instances whose console shows the DHCP client giving up",
+        "vif_failures": "ERROR instances whose fault is Nova's network allocation failure",
         "phone_home_ok_pct": "share of requested instances that phoned home, %",
         "active_pct": "share of requested instances the API reported ACTIVE, %",
         "create_errors": "create requests that failed or timed out (e.g. HTTP 504)",
@@ -194,6 +200,11 @@ class BootKind(Kind):
         counts = instances["outcome"].value_counts() if n else pd.Series(dtype=int)
         out = {"requested": float(n)}
         out.update({o: float(counts.get(o, 0)) for o in OUTCOMES})
+        out["not_started"] = float(n) - out["ok"]
+        out["dhcp_timeout"] = float((instances["console_class"] == "dhcp_timeout").sum()
+                                    if n else 0)
+        out["vif_failures"] = float(instances["fault"].fillna("").str.contains(
+            VIF_FAILURE, regex=False).sum() if n else 0)
         out["phone_home_ok_pct"] = 100.0 * out["ok"] / n if n else float("nan")
         active = instances["time_to_active_s"].notna().sum() if n else 0
         out["active_pct"] = 100.0 * float(active) / n if n else float("nan")
