@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from bench import __version__
@@ -25,7 +26,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 #: Command modules under bench.commands, in the order `--help` lists them.
-COMMANDS = ("run", "validate", "sim")
+COMMANDS = ("run", "validate", "cleanup", "sim")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_sdk_warnings() -> None:
+    """openstacksdk warns about its own internals on every connect and proxy call;
+    users can do nothing about them, and they bury osbench's own output."""
+    try:
+        from openstack import warnings as sdk_warnings
+    except ImportError:
+        return
+    for category in (sdk_warnings.RemovedInSDK50Warning, sdk_warnings.RemovedInSDK60Warning,
+                     sdk_warnings.RemovedFieldWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_sdk_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -159,8 +159,12 @@ class BootKind(Kind):
                 "skipped_foreign": len(report.skipped_foreign),
             })
 
-        # Registered before the first create: an interrupt during the request
-        # still deletes whatever it made.
+        # Journaled and registered before the first create: an interrupt during
+        # the request still deletes whatever it made, and `osbench cleanup RUN`
+        # finds it after a kill -9.
+        ctx.record("resources", {"name_regex": f"^{re.escape(prefix)}-",
+                                 "network_ids": networks, "image": image,
+                                 "flavor": flavor["name"]})
         ctx.add_cleanup(cleanup, f"delete servers {prefix}-*")
         port = p.phone_home_port if p.phone_home_port is not None else (
             0 if target.simulated else REAL_CLOUD_PHONE_HOME_PORT)
