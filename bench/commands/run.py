@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from pathlib import Path
 
 from bench.runner import Runner, RunOptions, plan
-from bench.scenario import TargetSpec, load_scenario
+from bench.errors import UserError
+from bench.scenario import Scenario, TargetSpec, load_scenario
 
 EXIT_INTERRUPTED = 130
 
@@ -29,11 +31,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="where run directories go (default: results/)")
     p.add_argument("--seed", type=int, default=0, help="seed for everything random (default 0)")
+    p.add_argument("--phone-home-url", metavar="URL",
+                   help="base URL guests phone home to, e.g. http://203.0.113.5:8000 "
+                   "(boot scenarios; default: this host's address toward the cloud's API)")
     p.add_argument("--allow-large", action="store_true",
                    help="confirm counts above a scenario's max_instances")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and every write it would make; do nothing")
     p.set_defaults(func=run)
+
+
+def _with_phone_home_url(scenario: Scenario, url: str) -> Scenario:
+    if not hasattr(scenario.params, "phone_home_url"):
+        return scenario
+    if not url.startswith(("http://", "https://")):
+        raise UserError(f"--phone-home-url {url!r} is not an http(s) URL",
+                        hint="e.g. --phone-home-url http://203.0.113.5:8000")
+    params = dataclasses.replace(scenario.params, phone_home_url=url.rstrip("/"))
+    return dataclasses.replace(scenario, params=params)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     # Validate every file before running any, so a typo in the third file
     # does not surface after an hour of the first two.
     scenarios = [load_scenario(path) for path in args.scenarios]
+    if args.phone_home_url:
+        scenarios = [_with_phone_home_url(s, args.phone_home_url) for s in scenarios]
     options = RunOptions(
         results_dir=args.results,
         seed=args.seed,

@@ -1,0 +1,109 @@
+"""The boot kind's safety checks and options, on the simulated cloud."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from bench import results
+from bench.cli import main
+from bench.runner import RunOptions, Runner
+from bench.scenario import TargetSpec, parse_scenario
+from bench.scenario.source import load_text
+from tests.boot.conftest import CLOUD_NAME, SimThread
+
+BASE = """\
+name: boot-test
+kind: boot
+params:
+  count: {count}
+  image: cirros-sim
+  flavor: c1.small
+  networks: [demo-network]
+  poll_interval_s: {poll}
+{extra}
+"""
+
+
+def scenario(count: int = 10, extra: str = "", poll: str = "5s"):  # type: ignore[no-untyped-def]
+    return parse_scenario(load_text(BASE.format(count=count, extra=extra, poll=poll),
+                                    "boot-test.yaml"))
+
+
+async def test_quota_shortfall_stops_before_any_create(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SimThread(time_scale=60) as sim:
+        sim.sim.quotas["instances"] = 5
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE",
+                           str(sim.write_clouds_yaml(tmp_path / "clouds.yaml")))
+        options = RunOptions(results_dir=tmp_path / "r", target=TargetSpec(cloud=CLOUD_NAME))
+        result = await Runner(scenario(10), options).run()
+        counts = sim.sim.request_counts()
+    assert result.cases[0].error == (
+        "UserError: quota too small: instances: need 10, 5 free of 5 "
+        "(raise the project's quota or lower params.count)")
+    assert ("compute", "POST", "/servers") not in counts
+
+
+async def test_count_above_ceiling_needs_allow_large(tmp_path: Path) -> None:
+    sc = scenario(11, "  max_instances: 10")
+    result = await Runner(sc, RunOptions(results_dir=tmp_path / "r")).run()
+    assert result.cases[0].error == ("UserError: count 11 is above max_instances 10 "
+                                     "(raise params.max_instances or pass --allow-large)")
+
+
+async def test_batches_and_ipv6_share(tmp_path: Path) -> None:
+    sc = scenario(30, "  batch: {size: 12, interval_s: 10s}\ntarget: {sim_profile: dual-stack}")
+    result = await Runner(sc, RunOptions(results_dir=tmp_path / "r",
+                                         target=TargetSpec(time_scale=60))).run()
+    assert result.status == "completed"
+    run = results.load(result.path)
+    creates = run.table("creates")
+    assert creates["size"].tolist() == [12, 12, 6]
+    assert creates["outcome"].tolist() == ["accepted"] * 3
+    assert (creates["sent_s"].diff().dropna() >= 10).all()
+    instances = run.table("instances")
+    assert (instances["outcome"] == "ok").all()
+    families = instances["address_family"].value_counts()
+    assert families["ipv4"] > 0
+    assert families["ipv6"] > 0  # the profile sends 14% over [::1]
+    arrivals = run.table("phone_home")
+    assert arrivals["user_agent"].str.startswith("Cloud-Init/").all()
+
+
+async def test_phone_home_url_override_is_what_guests_get(tmp_path: Path) -> None:
+    from bench.commands.run import _with_phone_home_url
+
+    sc = _with_phone_home_url(scenario(3, "  phone_home_port: 0"), "http://127.0.0.1:9/")
+    assert sc.params.phone_home_url == "http://127.0.0.1:9"
+    # Guests POST to a port nobody listens on: nothing arrives, all are silent.
+    sc = dataclasses.replace(sc, params=dataclasses.replace(
+        sc.params, phone_home_timeout_s=200.0, active_timeout_s=150.0))
+    result = await Runner(sc, RunOptions(results_dir=tmp_path / "r",
+                                         target=TargetSpec(time_scale=60))).run()
+    run = results.load(result.path)
+    assert set(run.table("instances")["outcome"]) == {"no_phone_home"}
+    assert "phone_home" not in run.tables
+
+
+def test_dry_run_lists_writes_and_touches_nothing(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "boot-scale-up.yaml"
+    assert main(["run", str(path), "--cloud", "nowhere", "--dry-run",
+                 "--results", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "case 1/3 count=100 on cloud 'nowhere':" in out
+    assert ("  - POST /servers x1 (sizes [100]): 100 server(s) named "
+            "osbench-<run>-c1-b<N>-<i>, image cirros-0.6.2-x86_64-disk") in out
+    assert "  - DELETE those servers afterwards (cleanup: always)" in out
+    assert not (tmp_path / "r").exists()
+
+
+def test_every_shipped_scenario_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    files = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "scenarios")
+                   .rglob("*.yaml"))
+    assert len(files) >= 7
+    assert main(["validate", *files]) == 0
+    assert capsys.readouterr().out.count(": ok (") == len(files)
