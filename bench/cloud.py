@@ -148,12 +148,25 @@ class CloudClient:
             await self.clock.sleep(delays[attempt])
         raise AssertionError("unreachable")
 
-    async def get_json(self, service: str, url: str, **kwargs: Any) -> Any:
-        response = await self._request(service, "GET", url, **kwargs)
+    async def _checked(self, service: str, method: str, url: str, **kwargs: Any) -> Any:
+        """A request whose HTTP error statuses become CloudError."""
+        response = await self._request(service, method, url, **kwargs)
         if response.status_code >= 400:
-            raise CloudError(f"GET {url}: HTTP {response.status_code}: {_error_text(response)}",
-                             status_code=response.status_code)
-        return response.json()
+            raise CloudError(f"{method} {url}: HTTP {response.status_code}: "
+                             f"{_error_text(response)}", status_code=response.status_code)
+        return response
+
+    async def get_json(self, service: str, url: str, **kwargs: Any) -> Any:
+        return (await self._checked(service, "GET", url, **kwargs)).json()
+
+    async def _delete(self, service: str, url: str) -> bool:
+        try:
+            await self._checked(service, "DELETE", url)
+        except CloudError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
 
     # -- compute ---------------------------------------------------------
     async def create_servers(self, server: dict[str, Any]) -> CreateReply:
@@ -195,22 +208,13 @@ class CloudClient:
         return out
 
     async def console_output(self, server_id: str, length: int = 200) -> str:
-        response = await self._request("compute", "POST", f"/servers/{server_id}/action",
+        response = await self._checked("compute", "POST", f"/servers/{server_id}/action",
                                        json={"os-getConsoleOutput": {"length": length}})
-        if response.status_code >= 400:
-            raise CloudError(f"console of {server_id}: HTTP {response.status_code}: "
-                             f"{_error_text(response)}", status_code=response.status_code)
         return str(response.json().get("output", ""))
 
     async def delete_server(self, server_id: str) -> bool:
         """Delete one server; False if it was already gone."""
-        response = await self._request("compute", "DELETE", f"/servers/{server_id}")
-        if response.status_code == 404:
-            return False
-        if response.status_code >= 400:
-            raise CloudError(f"DELETE server {server_id}: HTTP {response.status_code}: "
-                             f"{_error_text(response)}", status_code=response.status_code)
-        return True
+        return await self._delete("compute", f"/servers/{server_id}")
 
     async def compute_limits(self) -> dict[str, int]:
         """Nova's absolute limits (maxTotalInstances, totalInstancesUsed, ...)."""
@@ -232,13 +236,8 @@ class CloudClient:
         return out
 
     async def delete_port(self, port_id: str) -> bool:
-        response = await self._request("network", "DELETE", f"/ports/{port_id}")
-        if response.status_code == 404:
-            return False
-        if response.status_code >= 400:
-            raise CloudError(f"DELETE port {port_id}: HTTP {response.status_code}: "
-                             f"{_error_text(response)}", status_code=response.status_code)
-        return True
+        """Delete one port; False if it was already gone."""
+        return await self._delete("network", f"/ports/{port_id}")
 
     async def port_quota(self, project_id: str) -> tuple[int, int] | None:
         """(limit, used) ports of the project; None when the cloud does not say."""

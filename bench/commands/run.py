@@ -9,8 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
-from bench.runner import Runner, RunOptions, plan
 from bench.errors import UserError
+from bench.runner import Runner, RunOptions, plan
 from bench.scenario import Scenario, TargetSpec, load_scenario
 
 EXIT_INTERRUPTED = 130

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -136,6 +137,7 @@ class BootKind(Kind):
             raise UserError(f"count {p.count} is above max_instances {p.max_instances}",
                             hint="raise params.max_instances or pass --allow-large")
         client = target.client
+        client.on_retry = lambda r: ctx.record("api_retries", dataclasses.asdict(r))
         image, flavor, networks = await _resolve(target, p)
         await _check_quotas(client, p.count, flavor, len(networks))
         prefix = f"{p.name_prefix}-{run_tag(ctx.run_id)}-c{case.index + 1}"

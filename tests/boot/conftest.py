@@ -21,6 +21,23 @@ from bench.sim import SimCloud
 CLOUD_NAME = "simtest"
 
 
+def boot_yaml(count: int, *, poll: str = "5s", sla: str = "phone_home_ok_pct == 100",
+              extra: str = "", name: str = "boot-test") -> str:
+    """A boot scenario on the simulated cloud's image, flavor and network."""
+    return f"""\
+name: {name}
+kind: boot
+params:
+  count: {count}
+  image: cirros-sim
+  flavor: c1.small
+  networks: [demo-network]
+  poll_interval_s: {poll}
+{extra}
+sla: ["{sla}"]
+"""
+
+
 class SimThread:
     """A SimCloud serving from a background thread with its own event loop."""
 

@@ -9,26 +9,14 @@ import pytest
 
 from bench import results
 from bench.cli import main
-from bench.runner import RunOptions, Runner
+from bench.runner import Runner, RunOptions
 from bench.scenario import TargetSpec, parse_scenario
 from bench.scenario.source import load_text
-from tests.boot.conftest import CLOUD_NAME, SimThread
-
-BASE = """\
-name: boot-test
-kind: boot
-params:
-  count: {count}
-  image: cirros-sim
-  flavor: c1.small
-  networks: [demo-network]
-  poll_interval_s: {poll}
-{extra}
-"""
+from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 
 
 def scenario(count: int = 10, extra: str = "", poll: str = "5s"):  # type: ignore[no-untyped-def]
-    return parse_scenario(load_text(BASE.format(count=count, extra=extra, poll=poll),
+    return parse_scenario(load_text(boot_yaml(count, poll=poll, extra=extra, sla="ok >= 0"),
                                     "boot-test.yaml"))
 
 
@@ -107,3 +95,13 @@ def test_every_shipped_scenario_validates(capsys: pytest.CaptureFixture[str]) ->
     assert len(files) >= 7
     assert main(["validate", *files]) == 0
     assert capsys.readouterr().out.count(": ok (") == len(files)
+
+
+async def test_sweep_over_sim_profile_opens_one_cloud_per_profile(tmp_path: Path) -> None:
+    sc = scenario(5, "sweep:\n  sim_profile: [healthy, big-pets]")
+    result = await Runner(sc, RunOptions(results_dir=tmp_path / "r",
+                                         target=TargetSpec(time_scale=60))).run()
+    assert result.status == "completed"
+    run = results.load(result.path)
+    assert [(t["cases_from"], t["profile"]) for t in run.manifest["targets"]] == [
+        ("sim_profile=healthy", "healthy"), ("sim_profile=big-pets", "big-pets")]

@@ -15,22 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.boot.conftest import CLOUD_NAME, SimThread
+from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-
-SCENARIO = """\
-name: cleanup-{count}
-kind: boot
-params:
-  count: {count}
-  image: cirros-sim
-  flavor: c1.small
-  networks: [demo-network]
-  poll_interval_s: 3s
-sla: ["{sla}"]
-"""
-
 
 def osbench(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env,
@@ -40,7 +27,7 @@ def osbench(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 def setup(sim: SimThread, tmp_path: Path, count: int = 20,
           sla: str = "phone_home_ok_pct == 100") -> tuple[Path, dict[str, str]]:
     scenario = tmp_path / "boot.yaml"
-    scenario.write_text(SCENARIO.format(count=count, sla=sla))
+    scenario.write_text(boot_yaml(count, poll="3s", sla=sla))
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE":
            str(sim.write_clouds_yaml(tmp_path / "clouds.yaml"))}
     env.pop("OS_CLOUD", None)

@@ -10,24 +10,14 @@ from bench import results
 from bench.runner import Runner, RunOptions
 from bench.scenario import TargetSpec, parse_scenario
 from bench.scenario.source import load_text
-from tests.boot.conftest import CLOUD_NAME, SimThread
-
-SCENARIO = """\
-name: polling-{count}
-kind: boot
-params:
-  count: {count}
-  image: cirros-sim
-  flavor: c1.small
-  networks: [demo-network]
-  poll_interval_s: 500ms  # real seconds: a named cloud runs on the real clock
-sla: ["phone_home_ok_pct == 100"]
-"""
+from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 
 
 async def requests_per_cycle(count: int, tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
-    scenario = parse_scenario(load_text(SCENARIO.format(count=count), f"polling-{count}.yaml"))
+    # 500 ms of real time: a named cloud runs on the real clock.
+    text = boot_yaml(count, poll="500ms", name=f"polling-{count}")
+    scenario = parse_scenario(load_text(text, f"polling-{count}.yaml"))
     with SimThread(profile="rootwrap-daemon", time_scale=60) as sim:
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE",
                            str(sim.write_clouds_yaml(tmp_path / f"clouds-{count}.yaml")))
