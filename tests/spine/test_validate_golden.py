@@ -141,3 +141,46 @@ def test_one_bad_file_among_good_ones_exits_2(
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
     assert capsys.readouterr().err == f"osbench: error: {tmp_path / 'nope.yaml'}: no such file\n"
+
+
+BOOT = """\
+name: boot
+kind: boot
+params:
+  count: 100
+  cleanup: always
+  batch: {size: 10, interval_s: 5s}
+"""
+
+BOOT_CASES = {
+    "literal typo": (
+        BOOT.replace("cleanup: always", "cleanup: allways"),
+        "5: params.cleanup: 'allways' is not allowed (did you mean 'always'? valid: always, "
+        "never, on_success)",
+    ),
+    "nested dataclass key": (
+        BOOT.replace("size: 10", "sise: 10"),
+        "6: params.batch.sise: unknown key 'sise' (did you mean 'size'? valid: interval_s, "
+        "size)",
+    ),
+    "cross-field in nested params": (
+        BOOT.replace("size: 10", "size: 200"),
+        "3: params: batch.size (200) is larger than count (100)",
+    ),
+    "bad name prefix": (
+        BOOT + "  name_prefix: Osb_1\n",
+        "7: params.name_prefix: 'Osb_1' must be lowercase letters, digits and dashes, "
+        "starting with a letter (at most 31)",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(BOOT_CASES))
+def test_boot_mistake_gives_exact_located_error(
+    mistake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text, expected = BOOT_CASES[mistake]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err == f"osbench: error: {path}:{expected}\n"
