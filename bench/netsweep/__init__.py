@@ -1,0 +1,1 @@
+"""Parts of the `netsweep` kind: traffic-tool output parsers and the sweep."""
