@@ -92,3 +92,33 @@ def test_netperf_argv() -> None:
     assert netperf_argv("198.18.1.2", 30) == [
         "netperf", "-P", "0", "-t", "TCP_STREAM", "-H", "198.18.1.2", "-l", "30", "--", "-o",
         "THROUGHPUT,THROUGHPUT_UNITS,LOCAL_TRANSPORT_RETRANS,ELAPSED_TIME"]
+
+
+def test_ethtool_l_on_veth() -> None:
+    from bench.netsweep.channels import Channels, parse_ethtool_l
+
+    info = parse_ethtool_l((DATA / "ethtool-l-veth.txt").read_text())
+    assert info.maximum == Channels(rx=8, tx=8, other=None, combined=None)
+    assert info.current == Channels(rx=2, tx=3, other=None, combined=None)
+    assert info.mode("auto") == "rxtx"
+    assert info.queues("rxtx") is None  # rx != tx: not one queue count
+
+
+def test_ethtool_l_on_virtio_combined() -> None:
+    from bench.netsweep.channels import parse_ethtool_l, restore_argv
+
+    # virtio-net with `<driver name='vhost' queues='8'/>`, as on the field's network node.
+    text = ("Channel parameters for eth3:\nPre-set maximums:\nRX:\t\tn/a\nTX:\t\tn/a\n"
+            "Other:\t\tn/a\nCombined:\t8\nCurrent hardware settings:\nRX:\t\tn/a\n"
+            "TX:\t\tn/a\nOther:\t\tn/a\nCombined:\t1\n")
+    info = parse_ethtool_l(text)
+    assert info.mode("auto") == "combined"
+    assert info.queues("combined") == 1
+    assert restore_argv("eth3", info.current) == ["ethtool", "-L", "eth3", "combined", "1"]
+
+
+def test_ethtool_l_garbage() -> None:
+    from bench.netsweep.channels import parse_ethtool_l
+
+    with pytest.raises(ValueError, match="not `ethtool -l` output"):
+        parse_ethtool_l("netlink error: Operation not supported")
