@@ -53,7 +53,7 @@ async def _open_local(spec: TargetSpec, seed: int) -> AsyncIterator[Target]:
 Opener = Callable[[TargetSpec, int], AbstractAsyncContextManager[Target]]
 
 #: Target kinds whose opener lives in another module, imported on first use.
-_OPENER_MODULES: dict[str, str] = {"cloud": "bench.cloud"}
+_OPENER_MODULES: dict[str, str] = {"cloud": "bench.cloud", "hosts": "bench.hosts.target"}
 _openers: dict[str, Opener] = {"local": _open_local}
 
 

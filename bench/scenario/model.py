@@ -42,7 +42,7 @@ from bench.scenario.schema import (
 from bench.scenario.source import KeyPath, Source, load_file
 
 #: Sweep keys that change the target rather than the kind's params.
-TARGET_SWEEP_KEYS = ("sim_profile",)
+TARGET_SWEEP_KEYS = ("sim_profile", "hosts")
 
 _TOP_KEYS = ("name", "description", "kind", "params", "sweep", "repeat", "sla", "target")
 

@@ -41,7 +41,7 @@ CASES = {
     ),
     "unknown kind": (
         GOOD.replace("kind: tick", "kind: tik"),
-        "2: kind: unknown kind 'tik' (did you mean 'tick'? valid: boot, tick)",
+        "2: kind: unknown kind 'tik' (did you mean 'tick'? valid: boot, netsweep, tick)",
     ),
     "bad sla expression": (
         GOOD.replace("ticks_done >= 3", "ticks_done >> 3"),
@@ -100,8 +100,8 @@ CASES = {
     "sweep of unknown key": (
         GOOD + "sweep:\n  tick: [1]\n",
         "10: sweep.tick: cannot sweep unknown key 'tick' (did you mean 'ticks'? valid: "
-        "announce, cleanup_delay_s, cleanup_marker, fail_after, interval_s, sim_profile, ticks, "
-        "value)",
+        "announce, cleanup_delay_s, cleanup_marker, fail_after, hosts, interval_s, sim_profile, "
+        "ticks, value)",
     ),
 }
 
