@@ -50,3 +50,13 @@ def demo(session: nox.Session) -> None:
 #: What `nox -s demo` runs (grows as scenario kinds land): the field findings
 #: replayed on the embedded simulated cloud.
 DEMO_SCENARIOS = sorted(str(p) for p in Path("scenarios/seed-replay").glob("*.yaml"))
+
+
+@nox.session(python=PYTHON)
+def perf(session: nox.Session) -> None:
+    """Benchmarks of osbench itself (tests/perf), saved under .benchmarks/; compare two
+    commits with `nox -s perf -- --benchmark-compare`. Prints the figures at the end."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/perf", "--benchmark-autosave",
+                "--benchmark-storage=.benchmarks", *session.posargs,
+                env={"OSBENCH_PERF": "1"})
