@@ -15,10 +15,12 @@ is a secret per run, so strays from other runs or scanners cannot count.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import ipaddress
 import json
 import logging
+import os
 import re
 import secrets
 import socket
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 #: boot times. 2048 leaves 2x headroom over 1000 (the kernel caps it at
 #: net.core.somaxconn, 4096 on current kernels).
 LISTEN_BACKLOG = 2048
+#: bind() errors that mean "no IPv6 here" (fall back to IPv4), as opposed to
+#: a port in use or not permitted (a user error, not a reason to fall back).
+_NO_IPV6_ERRNOS = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT})
 
 #: Read size when draining a body; bodies are at most a few kilobytes.
 _READ_CHUNK = 65536
@@ -180,15 +185,34 @@ class RegistrationServer:
                     backlog=LISTEN_BACKLOG,
                     dualstack_ipv6=True,
                 )
-            except (OSError, ValueError) as exc:
-                log.warning(
-                    "IPv6 is not available here (%s): registration server falls back "
-                    "to 0.0.0.0, IPv4 only; IPv6-only guests cannot phone home",
-                    exc,
-                )
-                self.host = "0.0.0.0"
+            except ValueError as exc:  # no dual-stack support
+                self._fall_back_to_ipv4(exc)
+            except OSError as exc:
+                if exc.errno not in _NO_IPV6_ERRNOS:
+                    raise self._bind_error(exc) from None
+                self._fall_back_to_ipv4(exc)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        return socket.create_server((self.host, self.port), family=family, backlog=LISTEN_BACKLOG)
+        try:
+            return socket.create_server((self.host, self.port), family=family,
+                                        backlog=LISTEN_BACKLOG)
+        except OSError as exc:
+            raise self._bind_error(exc) from None
+
+    def _fall_back_to_ipv4(self, exc: Exception) -> None:
+        log.warning(
+            "IPv6 is not available here (%s): registration server falls back "
+            "to 0.0.0.0, IPv4 only; IPv6-only guests cannot phone home",
+            exc,
+        )
+        self.host = "0.0.0.0"
+
+    def _bind_error(self, exc: OSError) -> UserError:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return UserError(
+            f"registration server cannot listen on [{self.host}]:{self.port}: {reason}",
+            hint="free that port, or set params.phone_home_port (0 picks a free one) and "
+            "phone_home_bind",
+        )
 
     # -- what the run asks -------------------------------------------------
 

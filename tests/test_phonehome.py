@@ -429,3 +429,17 @@ def test_default_advertise_address_is_a_local_non_loopback_address() -> None:
 def test_default_advertise_address_refuses_url_without_host() -> None:
     with pytest.raises(UserError, match="host"):
         default_advertise_address("not a url")
+
+
+async def test_port_in_use_is_a_clear_error_not_an_ipv4_fallback(seen: list[Arrival]) -> None:
+    from bench.errors import UserError
+
+    async with RegistrationServer(clock=StepClock(), on_arrival=seen.append) as first:
+        second = RegistrationServer(clock=StepClock(), on_arrival=seen.append,
+                                    port=first.port)
+        with pytest.raises(UserError) as exc:
+            await second.start()
+    assert str(exc.value) == (
+        f"registration server cannot listen on [::]:{first.port}: Address already in use "
+        "(free that port, or set params.phone_home_port (0 picks a free one) and "
+        "phone_home_bind)")

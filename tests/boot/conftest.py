@@ -33,6 +33,7 @@ params:
   flavor: c1.small
   networks: [demo-network]
   poll_interval_s: {poll}
+  phone_home_port: 0  # a named cloud defaults to 8000, which another run may hold
 {extra}
 sla: ["{sla}"]
 """
