@@ -20,7 +20,7 @@ key.path, the bad value, did-you-mean):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -97,6 +97,7 @@ class _Top:
 
 
 _TOP_KEYS = ("hosts", "known_hosts", "host_key_policy")
+_HOST_KEYS = tuple(f.name for f in fields(HostSpec) if f.name != "name")
 
 
 def load_inventory(path: str | Path) -> Inventory:
@@ -131,12 +132,16 @@ def parse_inventory(src: Source) -> Inventory:
         path = ("hosts", name)
         convert(src, name, Annotated[str, Pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]*",
                                                   "letters, digits, '.', '_' or '-'")], path)
-        if isinstance(entry, dict) and "name" in entry:
-            raise src.error((*path, "name"), "unknown key 'name'",
-                            hint=f"a host's name is its key under hosts: ({name!r})")
         if entry is None or not isinstance(entry, dict):
             raise src.error(path, f"expected a mapping with at least `address:`, "
                                   f"got {describe_value(entry)}")
+        for key in entry:
+            if key == "name":
+                raise src.error((*path, key), "unknown key 'name'",
+                                hint=f"a host's name is its key under hosts: ({name!r})")
+            if key not in _HOST_KEYS:
+                raise src.error((*path, key), f"unknown key {key!r}",
+                                hint=did_you_mean(key, _HOST_KEYS))
         spec = convert_dataclass(src, {"name": name, **entry}, HostSpec, path)
         if spec.key_file is not None:
             spec = replace(spec, key_file=_resolve(base, spec.key_file))

@@ -248,16 +248,19 @@ class SSHHost:
         """What went wrong while connecting, in words that say what to do."""
         where = self._endpoint() + (f" via {self.jump.name}" if self.jump else "")
         file = self.known_hosts or "(no known_hosts file)"
+        # as known_hosts names it
+        key_name = (self.spec.address if self.spec.port == 22
+                    else f"[{self.spec.address}]:{self.spec.port}")
         if isinstance(exc, paramiko.BadHostKeyException):
             return HostError(
-                f"host key for {exc.hostname} changed: {file} has {exc.expected_key.get_name()} "
+                f"host key for {key_name} changed: {file} has {exc.expected_key.get_name()} "
                 f"{exc.expected_key.fingerprint}, the host offered {exc.key.get_name()} "
                 f"{exc.key.fingerprint}; this can be an attack. Remove the old key from {file} "
-                f"(ssh-keygen -R '{exc.hostname}' -f {file}) if the change is expected",
+                f"(ssh-keygen -R '{key_name}' -f {file}) if the change is expected",
                 host=self.name)
         if isinstance(exc, _UnknownHostKey):
             return HostError(
-                f"host key for {exc.hostname} is not in {file} (the host offered "
+                f"host key for {key_name} is not in {file} (the host offered "
                 f"{exc.key.get_name()} {exc.key.fingerprint}); add it after checking the "
                 f"fingerprint, or set `host_key_policy: tofu` in the inventory to trust and "
                 f"record keys on first use", host=self.name)

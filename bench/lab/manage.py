@@ -271,13 +271,15 @@ async def _ip(*args: str) -> None:
     await _root.run(["ip", *args])
 
 
-def _sshd_config(config: LabConfig, host: LabHost) -> str:
+def sshd_config_text(*, listen: str, host_key: Path, pidfile: Path, authorized_keys: Path,
+                     comment: str) -> str:
+    """An sshd_config for a generated state dir: root by key only, nothing from PAM."""
     return f"""\
-# osbench lab: sshd of {host.name} in namespace {host.netns}
-ListenAddress {host.mgmt_address}:22
-HostKey {host.host_key}
-PidFile {host.sshd_pidfile}
-AuthorizedKeysFile {config.user_key_file}.pub
+# {comment}
+ListenAddress {listen}
+HostKey {host_key}
+PidFile {pidfile}
+AuthorizedKeysFile {authorized_keys}
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no
@@ -295,21 +297,29 @@ LogLevel ERROR
 """
 
 
-async def _start_sshd(config: LabConfig, host: LabHost) -> None:
-    """Start the host's sshd with an empty home for root, in a mount namespace of its own.
+def sshd_argv(config_file: Path, log_file: Path, home: Path, *,
+              foreground: bool = False) -> list[str]:
+    """Run sshd with `home` mounted over root's home, in a mount namespace of its own.
 
     A lab host is meant to be a clean machine: this machine's ~/.bashrc (bash
     reads it for every SSH command) cost 150 ms and ~300 processes per command
     where it ran `pyenv init`; 24 parallel streams would spend seconds of CPU.
     """
-    host.sshd_config.write_text(_sshd_config(config, host))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
+            str(home), pwd.getpwnam("root").pw_dir,
+            SSHD, *(["-D"] if foreground else []), "-f", str(config_file), "-E", str(log_file)]
+
+
+async def _start_sshd(config: LabConfig, host: LabHost) -> None:
+    host.sshd_config.write_text(sshd_config_text(
+        listen=f"{host.mgmt_address}:22", host_key=host.host_key, pidfile=host.sshd_pidfile,
+        authorized_keys=Path(f"{config.user_key_file}.pub"),
+        comment=f"osbench lab: sshd of {host.name} in namespace {host.netns}"))
     home = host.dir / "home"
     home.mkdir(mode=0o700, exist_ok=True)
-    await LocalHost(host.name, host.netns).run([
-        "unshare", "--mount", "--propagation", "private", "sh", "-c",
-        'mount --bind "$1" "$2" && exec "$3" -f "$4" -E "$5"', "sh",
-        str(home), pwd.getpwnam("root").pw_dir, SSHD, str(host.sshd_config),
-        str(host.dir / "sshd.log")])
+    await LocalHost(host.name, host.netns).run(
+        sshd_argv(host.sshd_config, host.dir / "sshd.log", home))
     deadline = _clock.monotonic() + READY_TIMEOUT_S
     while True:
         try:
