@@ -11,6 +11,7 @@ import pytest
 
 from bench.errors import HostError
 from bench.hosts import LocalHost
+from tests.hosts.processes import gone
 
 
 async def test_output_exit_status_and_duration() -> None:
@@ -46,20 +47,7 @@ async def test_timeout_kills_the_command_and_its_children(tmp_path: Path) -> Non
                                         r"\(command: sh -c"):
         await LocalHost().run(["sh", "-c", f"sleep 30 & echo $! > {pidfile}; wait"],
                               timeout_s=0.5)
-    pid = int(pidfile.read_text())
-    for _ in range(50):
-        if not running(pid):
-            break
-        await asyncio.sleep(0.02)
-    assert not running(pid), "the background child survived the timeout"
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (PID 1 of a container may never reap orphans)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert await gone(int(pidfile.read_text())), "the background child survived the timeout"
 
 
 async def test_missing_command() -> None:

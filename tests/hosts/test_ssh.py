@@ -11,7 +11,7 @@ import pytest
 from bench.errors import HostError
 from bench.hosts import SSHHost, close_all, connect, parse_inventory_text
 from tests.hosts.conftest import SSHServer, free_port, keygen, public_key
-from tests.hosts.test_local import running
+from tests.hosts.processes import gone
 
 
 async def test_output_and_exit_status(sshd: SSHServer) -> None:
@@ -66,12 +66,7 @@ async def test_timeout_kills_the_remote_command(sshd: SSHServer, tmp_path: Path)
     try:
         with pytest.raises(HostError, match=r"^box: timed out after 1 s and was killed"):
             await host.run(["sh", "-c", f"echo $$ > {pidfile}; exec sleep 30"], timeout_s=1)
-        pid = int(pidfile.read_text())
-        for _ in range(100):
-            if not running(pid):
-                break
-            await asyncio.sleep(0.05)
-        assert not running(pid), "the remote command survived its timeout"
+        assert await gone(int(pidfile.read_text())), "the remote command survived its timeout"
         # the connection still works afterwards
         assert (await host.run(["true"])).exit_status == 0
     finally:
