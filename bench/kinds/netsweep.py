@@ -92,14 +92,18 @@ class NetsweepKind(Kind):
             raise UserError(f"{inventory.file}: network node {node.name!r} lists no "
                             "interfaces", hint="add `interfaces: [eth3]` to it")
         node_host = hosts[node.name]
+        def record(event: str, interface: str, value: channels.Channels) -> None:
+            ctx.record("channels", {"event": event, "host": node.name, "interface": interface,
+                                    "variant": p.variant, **value.as_dict()})
+
         originals = {i: (await channels.read(node_host, i)).current for i in node.interfaces}
-        ctx.record("channels", {"event": "original", "variant": p.variant,
-                                **{i: c.as_dict() for i, c in originals.items()}})
+        for interface, original in originals.items():
+            record("original", interface, original)
 
         async def restore() -> None:
-            restored = {i: (await channels.restore(node_host, i, c)).as_dict()
-                        for i, c in originals.items()}
-            ctx.record("channels", {"event": "restored", "variant": p.variant, **restored})
+            for interface, original in originals.items():
+                record("restored", interface,
+                       await channels.restore(node_host, interface, original))
 
         ctx.add_cleanup(restore, f"restore channels on {node.name}")
         for command in p.setup:
@@ -111,8 +115,7 @@ class NetsweepKind(Kind):
             ctx.add_cleanup(teardown, f"teardown on {node.name}")
         for interface in node.interfaces:
             info = await channels.set_queues(node_host, interface, p.channel_mode, p.queues)
-            ctx.record("channels", {"event": "set", "variant": p.variant, "queues": p.queues,
-                                    interface: info.current.as_dict()})
+            record("set", interface, info.current)
         await ctx.clock.sleep(p.settle_s)
         streams = _streams(clients, targets, p)
         for run in range(1, p.runs + 1):

@@ -1,0 +1,142 @@
+"""The netsweep kind on a real namespace lab: SSH, ethtool -L, iperf3, restore.
+
+Needs root (namespaces, sshd, ethtool); CI runs as root. The lab here has its
+own prefix, management subnet and state dir, so it never touches a user's lab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import lab, results
+from bench.hosts import LocalHost
+from bench.lab import LabConfig
+from bench.netsweep import channels
+from bench.runner import Runner, RunOptions
+from bench.scenario import TargetSpec, parse_scenario
+from bench.scenario.source import load_text
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (netns, sshd)")
+
+ROOT = Path(__file__).resolve().parents[2]
+INTERFACES = ("cl0", "tg0")
+
+SWEEP = """\
+name: sweep-test
+kind: netsweep
+params:
+  duration_s: {duration}
+  runs: {runs}
+  settle_s: 0s
+{extra}
+sweep:
+  queues: {queues}
+sla: ["throughput_gbps > 0"]
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabConfig]:
+    config = LabConfig(targets=3, ports_per_target=2, prefix="osbn-", mgmt_net=204,
+                       state_dir=tmp_path_factory.mktemp("lab"))
+    asyncio.run(lab.down(config))
+    asyncio.run(lab.up(config))
+    try:
+        yield config
+    finally:
+        asyncio.run(lab.down(config))
+
+
+def read_channels(config: LabConfig) -> dict[str, channels.Channels]:
+    node = LocalHost(name="netnode", netns=f"{config.prefix}netnode")
+    return {i: asyncio.run(channels.read(node, i)).current for i in INTERFACES}
+
+
+def scenario(duration: str = "1s", runs: int = 2, queues: str = "[1, 2, 4, 8]",
+             extra: str = ""):  # type: ignore[no-untyped-def]
+    text = SWEEP.format(duration=duration, runs=runs, queues=queues, extra=extra)
+    return parse_scenario(load_text(text, "sweep-test.yaml"))
+
+
+def options(config: LabConfig, tmp_path: Path) -> RunOptions:
+    return RunOptions(results_dir=tmp_path / "r",
+                      target=TargetSpec(hosts=str(lab.inventory_path(config.state_dir))))
+
+
+def test_sweep_1_2_4_8_sums_iperf3_and_restores(sweep_lab: LabConfig, tmp_path: Path) -> None:
+    original = read_channels(sweep_lab)
+    result = asyncio.run(Runner(scenario(), options(sweep_lab, tmp_path)).run())
+    assert result.status == "completed"
+    run = results.load(result.path)
+    runs = run.table("runs")
+    assert sorted(set(runs["queues"])) == [1, 2, 4, 8]
+    assert len(runs) == 8
+    assert (runs["sum_gbps"] > 0).all()
+    streams = run.table("streams")
+    assert len(streams) == 8 * 3 and streams["ok"].all()
+    summed = streams.groupby(["queues", "run"])["gbps"].sum()
+    for _, row in runs.iterrows():
+        assert row["sum_gbps"] == pytest.approx(summed[(row["queues"], row["run"])])
+    set_rows = run.table("channels").query("event == 'set'")
+    assert sorted(set(set_rows["rx"])) == [1, 2, 4, 8]
+    assert (set_rows["rx"] == set_rows["tx"]).all()
+    assert read_channels(sweep_lab) == original
+
+
+def test_failing_setup_command_still_restores(sweep_lab: LabConfig, tmp_path: Path) -> None:
+    original = read_channels(sweep_lab)
+    sc = scenario(queues="[2]", extra="  setup: ['ethtool -L tg0 rx 3 tx 3', 'false']")
+    result = asyncio.run(Runner(sc, options(sweep_lab, tmp_path)).run())
+    assert result.cases[0].status == "error"
+    assert "exit status 1" in (result.cases[0].error or "")
+    assert read_channels(sweep_lab) == original
+
+
+def test_sigint_mid_sweep_restores(sweep_lab: LabConfig, tmp_path: Path) -> None:
+    original = read_channels(sweep_lab)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(SWEEP.format(duration="5s", runs=3, queues="[1, 2]", extra=""))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", str(path), "--results", str(tmp_path / "r"),
+         "--hosts", str(lab.inventory_path(sweep_lab.state_dir))],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the queues were changed
+        events = list((tmp_path / "r").glob("*/events.jsonl"))
+        if events and '"event":"set"' in events[0].read_text():
+            break
+        time.sleep(0.05)
+    assert read_channels(sweep_lab) != original
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert read_channels(sweep_lab) == original
+
+
+def test_a_killed_target_fails_its_streams_and_restores(sweep_lab: LabConfig,
+                                                        tmp_path: Path) -> None:
+    # Last in this module: it stops target1's iperf3 servers for good.
+    original = read_channels(sweep_lab)
+    # By pidfile: `ip netns exec ... pkill` would reach every namespace's iperf3.
+    for pidfile in (sweep_lab.state_dir / "hosts" / "target1").glob("iperf3-*.pid"):
+        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+    sc = scenario(queues="[4]", runs=1)
+    result = asyncio.run(Runner(sc, options(sweep_lab, tmp_path)).run())
+    run = results.load(result.path)
+    streams = run.table("streams")
+    failed = streams[~streams["ok"]]
+    assert set(failed["target"]) == {"target1"}
+    assert failed["error"].str.contains("unable to connect").all()
+    assert run.table("runs")["sum_gbps"].isna().all()  # a partial sum is not a figure
+    assert result.cases[0].metrics["runs_failed"] == 1
+    assert not result.cases[0].sla_passed
+    assert read_channels(sweep_lab) == original
