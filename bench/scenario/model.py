@@ -239,12 +239,15 @@ def _params(src: Source, data: Any, kind: Kind, swept: dict[str, tuple[Any, ...]
         if key in swept:
             raise src.error(("params", key), f"{key!r} is set here and also swept",
                             hint=f"remove `params.{key}` or `sweep.{key}`")
-    # A required param given only in the sweep: build with its first value;
-    # expand() replaces it per case.
+    # A required param given only in the sweep: build with its first value as
+    # written in the file (convert_dataclass converts it again); expand()
+    # replaces it per case.
+    raw_sweep = src.data.get("sweep") or {}
+    raw_axes = {**raw_sweep.get("zip", {}), **{k: v for k, v in raw_sweep.items() if k != "zip"}}
     filled = dict(data)
-    for key, values in swept.items():
+    for key in swept:
         if key not in TARGET_SWEEP_KEYS:
-            filled[key] = values[0]
+            filled[key] = raw_axes[key][0]
     try:
         return convert_dataclass(src, filled, kind.params_type, ("params",))
     except ScenarioError as exc:

@@ -92,6 +92,24 @@ def test_sweep_1_2_4_8_sums_iperf3_and_restores(sweep_lab: LabConfig, tmp_path: 
     assert read_channels(sweep_lab) == original
 
 
+def test_two_variants_side_by_side(sweep_lab: LabConfig, tmp_path: Path) -> None:
+    # Two settings of the network node, as the field table's two kernels: here
+    # GRO off on its links for the second variant (put back by `teardown`).
+    text = SWEEP.format(duration="1s", runs=1, queues="[1, 2]", extra="").replace(
+        "sweep:\n  queues: [1, 2]\n",
+        "sweep:\n  queues: [1, 2]\n  zip:\n    variant: [gro-on, gro-off]\n"
+        "    setup: [[], ['ethtool -K cl0 gro off', 'ethtool -K tg0 gro off']]\n"
+        "    teardown: [[], ['ethtool -K cl0 gro on', 'ethtool -K tg0 gro on']]\n")
+    sc = parse_scenario(load_text(text, "variants.yaml"))
+    result = asyncio.run(Runner(sc, options(sweep_lab, tmp_path)).run())
+    assert result.status == "completed"
+    runs = results.load(result.path).table("runs")
+    table = runs.pivot_table(index="queues", columns="variant", values="sum_gbps")
+    assert list(table.columns) == ["gro-off", "gro-on"]
+    assert list(table.index) == [1, 2]
+    assert (table > 0).all().all()
+
+
 def test_failing_setup_command_still_restores(sweep_lab: LabConfig, tmp_path: Path) -> None:
     original = read_channels(sweep_lab)
     sc = scenario(queues="[2]", extra="  setup: ['ethtool -L tg0 rx 3 tx 3', 'false']")
