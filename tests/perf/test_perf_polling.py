@@ -22,21 +22,8 @@ from bench import results
 from bench.runner import Runner, RunOptions, RunResult
 from bench.scenario import TargetSpec, parse_scenario
 from bench.scenario.source import load_text
-from tests.boot.conftest import CLOUD_NAME, SimThread
+from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 from tests.perf.conftest import Figures
-
-SCENARIO = """\
-name: perf-polling-{count}
-kind: boot
-params:
-  count: {count}
-  image: cirros-sim
-  flavor: c1.small
-  networks: [demo-network]
-  poll_interval_s: 500ms  # real seconds: a named cloud runs on the real clock
-  phone_home_port: 0  # a named cloud's default is 8000, which other runs may hold
-sla: ["phone_home_ok_pct == 100"]
-"""
 
 #: One server listing and one port listing per cycle, whatever N
 #: (tests/boot/test_polling.py checks the same at 10 and 1000).
@@ -46,8 +33,8 @@ REQUESTS_PER_CYCLE = 2.0
 @pytest.mark.parametrize("count", [10, 100, 1000])
 def test_poll_cost_per_cycle(count: int, benchmark: BenchmarkFixture, tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
-    scenario = parse_scenario(load_text(SCENARIO.format(count=count),
-                                        f"perf-polling-{count}.yaml"))
+    text = boot_yaml(count, poll="500ms", name=f"perf-polling-{count}")
+    scenario = parse_scenario(load_text(text, f"perf-polling-{count}.yaml"))
     with SimThread(profile="rootwrap-daemon", time_scale=60) as sim:
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE",
                            str(sim.write_clouds_yaml(tmp_path / "clouds.yaml")))
