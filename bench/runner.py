@@ -173,6 +173,7 @@ class Runner:
         installed = self._install_signals()
         outcomes: list[CaseOutcome] = []
         status = "error"
+        error: str | None = None
         try:
             outcomes = await self._run_cases()
             if self._stopping.is_set():
@@ -181,6 +182,9 @@ class Runner:
                 status = "completed"
             else:
                 status = "failed"
+        except OsbenchError as exc:  # e.g. the target could not be opened
+            error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             for sig in installed:
                 asyncio.get_running_loop().remove_signal_handler(sig)
@@ -188,6 +192,7 @@ class Runner:
             self.journal.finish(
                 status,
                 stop_reason=self._stop_reason,
+                error=error,
                 summary={o.case_id: {"status": o.status, "sla_passed": o.sla_passed,
                                      "error": o.error} for o in outcomes},
             )

@@ -164,3 +164,16 @@ async def test_manifest_is_valid_json_while_running(tmp_path: Path) -> None:
     assert manifest["ended_at"] >= manifest["started_at"]
     assert result.path.name.startswith(manifest["started_at"][:4])
     assert "-t-" in result.path.name
+
+
+async def test_target_that_cannot_open_is_recorded_and_raised(tmp_path: Path) -> None:
+    from bench.errors import UserError
+    from bench.scenario import TargetSpec
+
+    sc = scenario("name: t\nkind: boot\nparams: {count: 1}\n")
+    with pytest.raises(UserError, match="cloud 'no-such-cloud'"):
+        await Runner(sc, options(tmp_path, target=TargetSpec(cloud="no-such-cloud"))).run()
+    (run_dir,) = (tmp_path / "results").iterdir()
+    manifest = results.load(run_dir).manifest
+    assert manifest["status"] == "error"
+    assert manifest["error"].startswith("UserError: cloud 'no-such-cloud'")
