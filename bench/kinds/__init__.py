@@ -9,7 +9,8 @@ from bench.kinds.base import CaseContext, Kind, TargetKind
 __all__ = ["CaseContext", "Kind", "TargetKind", "available", "get", "register"]
 
 #: Built-in kind modules, imported on first use so `osbench validate` stays fast.
-_BUILTIN_MODULES: dict[str, str] = {"boot": "bench.kinds.boot", "netsweep": "bench.kinds.netsweep"}
+_BUILTIN_MODULES: dict[str, str] = {"boot": "bench.kinds.boot", "netsweep": "bench.kinds.netsweep",
+                                     "rootwrap": "bench.kinds.rootwrap"}
 
 _registry: dict[str, Kind] = {}
 
