@@ -1,0 +1,14 @@
+"""Reports built from `results/` alone: tables, figures, Markdown and a
+self-contained HTML file.
+
+`build_report(runs)` returns a `Report` of DataFrames and matplotlib Figures
+(pure); `markdown.render` and `html.render` turn it into text; `writer.write` is
+the one place that writes files.
+"""
+
+from bench.report.build import SECTION_BUILDERS, build_report
+from bench.report.model import Plot, Provenance, Report, Section, Table
+from bench.report.style import FigureOptions
+
+__all__ = ["SECTION_BUILDERS", "FigureOptions", "Plot", "Provenance", "Report", "Section",
+           "Table", "build_report"]

@@ -1,0 +1,61 @@
+"""Runs in, a `Report` out: provenance for every run, then each scenario kind's
+sections over the runs of that kind (several runs side by side in one figure).
+
+Adding a kind's report (the rootwrap kind is next): write
+`bench/report/<kind>.py` with `sections(runs, options) -> list[Section]` (pure:
+DataFrames and Figures, no files) and add it to `SECTION_BUILDERS`. A kind with no
+builder still gets its provenance and SLA verdicts, and a note saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from bench.report import boot, netsweep
+from bench.report.model import Report, Section
+from bench.report.provenance import provenance
+from bench.report.series import run_labels
+from bench.report.style import FigureOptions
+from bench.results import Run
+
+SectionBuilder = Callable[[Sequence[Run], FigureOptions], list[Section]]
+
+#: Scenario kind -> what its report shows.
+SECTION_BUILDERS: dict[str, SectionBuilder] = {
+    "boot": boot.sections,
+    "netsweep": netsweep.sections,
+}
+
+
+def kind_of(run: Run) -> str:
+    return str((run.manifest.get("scenario") or {}).get("kind", "unknown"))
+
+
+def build_report(runs: Sequence[Run], options: FigureOptions | None = None,
+                 title: str | None = None) -> Report:
+    """The whole report for `runs`, in the order given; kinds in order of first run."""
+    options = options or FigureOptions()
+    labels = run_labels(runs)
+    by_kind: dict[str, list[Run]] = {}
+    for run in runs:
+        by_kind.setdefault(kind_of(run), []).append(run)
+    sections: list[Section] = []
+    for kind, kind_runs in by_kind.items():
+        builder = SECTION_BUILDERS.get(kind)
+        if builder is None:
+            sections.append(Section(f"{kind} runs", notes=[
+                f"No report renderer for the {kind!r} kind yet; its provenance and SLA "
+                "verdicts are above."]))
+            continue
+        kind_sections = builder(kind_runs, options)
+        if len(by_kind) > 1:
+            for section in kind_sections:
+                section.title = f"{kind}: {section.title}"
+        sections.extend(kind_sections)
+    if title is None:
+        title = ("osbench report: " + ", ".join(labels)) if len(labels) <= 3 else (
+            f"osbench report: {len(labels)} runs")
+    return Report(title=title,
+                  provenance=[provenance(run, label)
+                              for run, label in zip(runs, labels, strict=True)],
+                  sections=sections)
