@@ -42,18 +42,35 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The main job on the embedded targets: every demo scenario; `osbench run` prints
-    each run's verdicts and where its results are. Extra arguments go to `osbench run`."""
+    each run's verdicts and where its results are; then one report of every run the
+    demo made, ending with its path. Extra arguments go to `osbench run`."""
     session.install("-e", ".")
     session.run("osbench", "validate", *DEMO_SCENARIOS, LAB_DEMO)
+    before = _run_dirs()
     session.run("osbench", "run", *DEMO_SCENARIOS, *session.posargs)
     if os.geteuid() != 0:
         session.log(f"not root: skipping {LAB_DEMO} (the local lab needs network namespaces)")
+    else:
+        session.run("osbench", "lab", "up")
+        try:
+            session.run("osbench", "run", LAB_DEMO, *session.posargs)
+        finally:
+            session.run("osbench", "lab", "down")
+    made = sorted(_run_dirs() - before)  # run ids start with UTC time: run order
+    if not made:
+        session.log(f"no new runs under {DEMO_RESULTS}/ (--results elsewhere?): no report")
         return
-    session.run("osbench", "lab", "up")
-    try:
-        session.run("osbench", "run", LAB_DEMO, *session.posargs)
-    finally:
-        session.run("osbench", "lab", "down")
+    session.run("osbench", "report", *made, "--out", "reports/demo", "--format",
+                "html,md,png,svg", "--title", "osbench demo: the field findings replayed")
+    session.log("report: reports/demo/index.html (and report.md)")
+
+
+#: Where `osbench run` puts runs by default; the demo reports the ones it adds.
+DEMO_RESULTS = "results"
+
+
+def _run_dirs() -> set[str]:
+    return {str(p.parent) for p in Path(DEMO_RESULTS).glob("*/manifest.json")}
 
 
 #: What `nox -s demo` runs (grows as scenario kinds land): the field findings

@@ -28,7 +28,7 @@ from bench.results import Run
 OUTCOMES = ("ok", "error", "no_phone_home", "not_created", "build_timeout")
 
 #: Fault messages are cut to this many characters in tables and bar labels.
-REASON_WIDTH = 70
+REASON_WIDTH = 100
 
 #: Identifiers that make each fault message unique (instance UUIDs, RPC message
 #: ids) are replaced so that messages group: "Timed out waiting for a reply to

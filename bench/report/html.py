@@ -59,17 +59,25 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _provenance(p: Provenance) -> str:
+def _provenance(p: Provenance, expanded: bool) -> str:
+    """One run's block; with several runs the details fold under a one-line summary
+    (target, status, SLA) so the findings are not seven screens down on a phone."""
+    fields = dict(p.fields)
+    failed = int((p.sla["verdict"] == "FAIL").sum()) if not p.sla.empty else 0
+    sla = (f"SLA {failed} FAIL" if failed else
+           f"SLA all {len(p.sla)} PASS" if len(p.sla) else "no SLA rows")
+    summary = " · ".join([fields.get("target", ""), fields.get("status", ""), sla])
     out = [f'<section class="provenance"><h3>{escape(p.label)}</h3>']
     if p.incomplete:
         out.append('<p class="incomplete">INCOMPLETE: this run did not finish (killed or '
                    "still running); its figures show what was recorded.</p>")
+    out.append(f"<details{' open' if expanded else ''}><summary>{escape(summary)}</summary>")
     out.append(table(pd.DataFrame(p.fields, columns=["field", "value"])))
     if p.notes:
         out.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in p.notes) + "</ul>")
     out.append("<h4>SLA verdicts</h4>" + table(p.sla))
     out.append("<details><summary>Scenario as run</summary><pre>"
-               + escape(p.scenario_text) + "</pre></details></section>")
+               + escape(p.scenario_text) + "</pre></details></details></section>")
     return "".join(out)
 
 
@@ -91,7 +99,8 @@ def render(report: Report, dpi: int | None = None) -> str:
         body.append('<p class="incomplete">INCOMPLETE RUN: '
                     + escape(", ".join(incomplete)) + " did not finish.</p>")
     body.append("<h2>Provenance</h2>")
-    body.extend(_provenance(p) for p in report.provenance)
+    expanded = len(report.provenance) == 1
+    body.extend(_provenance(p, expanded) for p in report.provenance)
     for section in report.sections:
         body.append(f"<h2>{escape(section.title)}</h2>")
         body.extend(f"<p>{escape(note)}</p>" for note in section.notes)

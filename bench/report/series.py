@@ -19,8 +19,15 @@ def run_labels(runs: Sequence[Run]) -> list[str]:
     """Scenario name per run; the run id is added where two runs share a name."""
     names = [str(run.manifest.get("scenario", {}).get("name") or run.run_id) for run in runs]
     counts = Counter(names)
-    return [name if counts[name] == 1 else f"{name} ({run.run_id})"
-            for name, run in zip(names, runs, strict=True)]
+    labels = [name if counts[name] == 1 else f"{name} ({run.run_id})"
+              for name, run in zip(names, runs, strict=True)]
+    # The same run given twice still needs two names, or its series would merge.
+    seen: Counter[str] = Counter()
+    unique = []
+    for label in labels:
+        seen[label] += 1
+        unique.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return unique
 
 
 def case_ids(run: Run) -> list[str]:
