@@ -1,10 +1,11 @@
 """The timed call of one command in one privilege mode, on the machine that runs it.
 
-This file is also the remote helper: it uses only the standard library and
-oslo.rootwrap, so osbench sends its source to a host (`python3 -c SOURCE
-SPEC_JSON`) where it runs the whole measurement with that host's own
-oslo.rootwrap and prints one JSON document. Locally osbench imports it and
-times each call in a worker thread, journaling every sample as it is taken.
+This file is also the helper process: it uses only the standard library and
+oslo.rootwrap, so osbench runs its source (`python -c SOURCE SPEC_JSON`) where
+the command runs: here with osbench's own Python (its output read line by
+line, every sample journaled as it is taken), or on a host with that host's
+Python and oslo.rootwrap. A process of its own also keeps the daemon client's
+lifetime (and oslo.rootwrap 7.10's unclosed client sockets) out of osbench.
 
 Timing is `time.perf_counter` around the call, on the machine where the
 command runs, so SSH round trips never enter a sample.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -126,9 +128,13 @@ class Caller:
         if self._client is not None:
             try:
                 rc, out, err = self._client.execute(self.command)
-            except Exception as exc:  # the daemon reports a denial as a RemoteError
+            except Exception as exc:
+                # oslo.rootwrap 7.10's daemon answers a denied command with a
+                # RemoteError ("Object of type ValueError is not JSON
+                # serializable") instead of exit 99, so say both.
                 raise ProbeFailure(self.mode, self.command,
-                                   f"the rootwrap daemon failed: {_one_line(exc)}") from None
+                                   "the rootwrap daemon did not run it (denied by the "
+                                   f"filters, or the daemon failed): {_one_line(exc)}") from None
         else:
             try:
                 proc = subprocess.run(self.argv, stdin=subprocess.DEVNULL,
@@ -150,10 +156,18 @@ class Caller:
         return rc, out, err, latency
 
     def close(self) -> None:
-        finalize = getattr(self._client, "_finalize", None)
+        """Stop the daemon now rather than when this process exits."""
+        client, self._client = self._client, None
+        finalize = getattr(client, "_finalize", None)
         if finalize is not None:
-            finalize()  # stops the daemon process now rather than at exit
-        self._client = None
+            finalize()
+        process = getattr(client, "_process", None)
+        if process is not None:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -224,16 +238,24 @@ def measure(spec: dict[str, Any], on_sample: Callable[[dict[str, Any]], None],
 
 
 def main(argv: Sequence[str]) -> int:
-    """`helper.py SPEC_JSON`: print {"samples": [...], ...} or {"error": {...}}."""
+    """`helper.py SPEC_JSON`: JSON lines, `{"sample": row}` as each sample is
+    taken, then one `{"done": {...}}` or `{"error": {...}}` line.
+
+    SIGTERM ends it through `finally`, so its daemon and files go with it.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     spec = json.loads(argv[1])
-    samples: list[dict[str, Any]] = []
+
+    def emit(doc: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(doc) + "\n")
+        sys.stdout.flush()
+
     try:
-        result = measure(spec, samples.append)
+        result = measure(spec, lambda row: emit({"sample": row}))
     except ProbeFailure as exc:
-        print(json.dumps({"error": {"mode": exc.mode, "command": exc.command,
-                                    "message": exc.message}}))
+        emit({"error": {"mode": exc.mode, "command": exc.command, "message": exc.message}})
         return FAILURE_EXIT
-    print(json.dumps({"samples": samples, "python": sys.executable, **result}))
+    emit({"done": {"python": sys.executable, **result}})
     return 0
 
 

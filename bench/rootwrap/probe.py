@@ -1,10 +1,10 @@
 """Runs the rootwrap probe: here in a worker thread, or on a host through the helper.
 
-Here (no host, no namespace): `helper.measure` runs in a worker thread and
-every sample is journaled the moment it is taken. On a host (an SSH host, a
-lab host, or this machine inside a named namespace) the helper's source runs
-there with that host's Python and oslo.rootwrap and returns every sample in
-one JSON document, journaled when it arrives.
+Here (no host, no namespace): the helper runs as a child process of
+osbench's Python and every sample is journaled the moment it is taken. On a
+host (an SSH host, a lab host, or this machine inside a named namespace) the
+helper's source runs there with that host's Python and oslo.rootwrap, and its
+samples are journaled when it ends.
 
 Both ways a ProbeFailure (denied command, missing wrapper, failing command)
 becomes a HostError naming the host, the mode and the command.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -109,57 +109,80 @@ def _host_error(host: str, failure: helper.ProbeFailure) -> HostError:
 
 
 async def run_here(spec: ProbeSpec, on_sample: Callable[[Sample], None], *,
-                   host_name: str = "local") -> ProbeResult:
-    """The probe on this machine, each call timed in a worker thread.
+                   host_name: str = "local", python: str | None = None) -> ProbeResult:
+    """The probe on this machine: the helper as a child process of osbench's
+    Python, its samples journaled line by line as they are taken.
 
-    `on_sample` runs on the event loop as each sample is taken. If the case
-    is cancelled the thread stops before its next call and is waited for, so
-    the cleanup never removes the namespace under a running command.
+    If the case is cancelled the helper gets SIGTERM and is waited for (it
+    stops its daemon), so the cleanup never removes the namespace under a
+    running command.
     """
-    loop = asyncio.get_running_loop()
-    stop = threading.Event()
-
-    def from_thread(row: Sample) -> None:
-        loop.call_soon_threadsafe(on_sample, row)
-
-    def work() -> dict[str, Any]:
-        return helper.measure(json.loads(spec.as_json()), from_thread, stop.is_set)
-
-    future = loop.run_in_executor(None, work)
+    argv = [python or sys.executable, "-c", HELPER_SOURCE, spec.as_json()]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr_task = asyncio.ensure_future(proc.stderr.read())
+    last: dict[str, Any] | None = None
     try:
-        out = await asyncio.shield(future)
+        async for line in proc.stdout:
+            last = _line(line, on_sample) or last
+        await proc.wait()
     except asyncio.CancelledError:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await future
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 15)
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        stderr_task.cancel()
         raise
-    except helper.ProbeFailure as exc:
-        raise _host_error(host_name, exc) from None
-    await asyncio.sleep(0)  # let the last call_soon_threadsafe rows through
-    return ProbeResult(out["startup"], out["reference"], out["mismatches"])
+    stderr = (await stderr_task).decode(errors="replace")
+    return _outcome(host_name, last, proc.returncode or 0, stderr, argv[0])
 
 
 async def run_on_host(host: Host, spec: ProbeSpec, python: str,
                       on_sample: Callable[[Sample], None]) -> ProbeResult:
-    """The probe on `host` through the helper, run by `python` there."""
-    source = HELPER_SOURCE
+    """The probe on `host` through the helper, run by `python` there; the
+    samples arrive together when it ends (a host's command is not streamed)."""
     calls = (spec.samples + spec.warmup + 1) * len(spec.modes)
-    result = await host.run([python, "-c", source, spec.as_json()],
+    result = await host.run([python, "-c", HELPER_SOURCE, spec.as_json()],
                             timeout_s=60 + calls * spec.timeout_s, check=False)
+    last: dict[str, Any] | None = None
+    for line in result.stdout.splitlines():
+        last = _line(line.encode(), on_sample) or last
+    return _outcome(host.name, last, result.exit_status, result.stderr, python)
+
+
+def _line(line: bytes, on_sample: Callable[[Sample], None]) -> dict[str, Any] | None:
+    """Hand a sample line to `on_sample`; return a final (done/error) line."""
     try:
-        doc: Mapping[str, Any] = json.loads(result.stdout)
+        doc = json.loads(line)
     except ValueError:
-        tail = " ".join(result.stderr.split())[-400:]
-        raise HostError(f"the rootwrap helper failed with exit status {result.exit_status}"
-                        + (f": {tail}" if tail else ""), host=host.name,
-                        command=f"{python} -c <osbench rootwrap helper>") from None
-    if "error" in doc:
-        err = doc["error"]
-        raise _host_error(host.name, helper.ProbeFailure(err["mode"], err["command"],
-                                                         err["message"]))
-    for row in doc["samples"]:
-        on_sample(row)
-    return ProbeResult(doc["startup"], doc["reference"], doc["mismatches"])
+        return None
+    if not isinstance(doc, dict):
+        return None
+    if "sample" in doc:
+        on_sample(doc["sample"])
+        return None
+    return doc
+
+
+def _outcome(host: str, last: Mapping[str, Any] | None, exit_status: int, stderr: str,
+             python: str) -> ProbeResult:
+    if last is not None and "error" in last:
+        err = last["error"]
+        raise _host_error(host, helper.ProbeFailure(err["mode"], err["command"],
+                                                    err["message"]))
+    if last is None or "done" not in last:
+        tail = " ".join(stderr.split())[-400:]
+        raise HostError(f"the rootwrap helper failed with exit status {exit_status}"
+                        + (f": {tail}" if tail else ""), host=host,
+                        command=f"{python} -c <osbench rootwrap helper>")
+    done = last["done"]
+    return ProbeResult(done["startup"], done["reference"], done["mismatches"])
 
 
 async def has_sudo(host: Host) -> bool:
