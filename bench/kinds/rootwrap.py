@@ -133,15 +133,18 @@ class RootwrapKind(Kind):
                                                             f"{host.name}"})
         netns = p.qdhcp_netns
         if netns is None:
+            # Namespace names are per machine: inside `ip netns exec` (its own
+            # mount namespace) `ip netns add` would not be seen outside it.
+            ns_host: Host = LocalHost() if isinstance(host, LocalHost) else host
             netns = probe.qdhcp_name()
-            await probe.add_namespace(host, netns)
+            await probe.add_namespace(ns_host, netns)
             created = netns
 
             async def remove() -> None:
-                await probe.remove_namespace(host, created)
+                await probe.remove_namespace(ns_host, created)
 
-            ctx.add_cleanup(remove, f"remove namespace {created} on {host.name}")
-            await probe.add_port(host, netns)
+            ctx.add_cleanup(remove, f"remove namespace {created} on {ns_host.name}")
+            await probe.add_port(ns_host, netns)
         ctx.record("namespaces", {"name": netns, "created": p.qdhcp_netns is None,
                                   "host": host.name})
         spec = probe.ProbeSpec(
