@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,8 +39,10 @@ async def qdhcp() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def generated() -> config.GeneratedConfig:
-    return config.generate()
+def generated() -> Iterator[config.GeneratedConfig]:
+    conf = config.generate()
+    yield conf
+    conf.remove()
 
 
 def spec(netns: str, conf: config.GeneratedConfig, modes: tuple[str, ...] = (
