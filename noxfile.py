@@ -45,12 +45,14 @@ def demo(session: nox.Session) -> None:
     each run's verdicts and where its results are; then one report of every run the
     demo made, ending with its path. Extra arguments go to `osbench run`."""
     session.install("-e", ".")
-    session.run("osbench", "validate", *DEMO_SCENARIOS, LAB_DEMO)
+    session.run("osbench", "validate", *DEMO_SCENARIOS, ROOTWRAP_DEMO, LAB_DEMO)
     before = _run_dirs()
     session.run("osbench", "run", *DEMO_SCENARIOS, *session.posargs)
     if os.geteuid() != 0:
-        session.log(f"not root: skipping {LAB_DEMO} (the local lab needs network namespaces)")
+        session.log(f"not root: skipping {ROOTWRAP_DEMO} and {LAB_DEMO} (they need network "
+                    "namespaces)")
     else:
+        session.run("osbench", "run", ROOTWRAP_DEMO, *session.posargs)
         session.run("osbench", "lab", "up")
         try:
             session.run("osbench", "run", LAB_DEMO, *session.posargs)
@@ -74,10 +76,11 @@ def _run_dirs() -> set[str]:
 
 
 #: What `nox -s demo` runs (grows as scenario kinds land): the field findings
-#: replayed on the embedded simulated cloud, then the multi-queue sweep on the
-#: local lab (as root).
+#: replayed on the embedded simulated cloud, then (as root) the rootwrap probe on
+#: this machine and the multi-queue sweep on the local lab.
 DEMO_SCENARIOS = sorted(str(p) for p in Path("scenarios/seed-replay").glob("*.yaml"))
 LAB_DEMO = "scenarios/netsweep-multiqueue.yaml"
+ROOTWRAP_DEMO = "scenarios/rootwrap-probe.yaml"
 
 
 @nox.session(python=PYTHON)
