@@ -64,8 +64,10 @@ class RootwrapParams:
     #: Run on this host of `inventory` (default: the local lab's inventory).
     host: str | None = None
     inventory: str | None = None
-    #: The Python on `host` that runs the helper (it needs oslo.rootwrap for `daemon`).
-    python: str = "python3"
+    #: The Python on `host` that runs the helper (it needs oslo.rootwrap for `daemon`);
+    #: default `python3`, or on a host of the local lab (a namespace of this
+    #: machine) this osbench's own Python, with the wrappers beside it.
+    python: str | None = None
     #: A single call taking longer than this is an error.
     timeout_s: PositiveDuration = 30.0
 
@@ -173,7 +175,8 @@ class RootwrapKind(Kind):
                             or config.default_wrapper("oslo-rootwrap-daemon"))
             result = await probe.run_here(spec, on_sample, host_name=host.name)
         else:
-            local_python = isinstance(host, LocalHost)
+            # The local lab's hosts are namespaces of this machine: its Python works there.
+            local_python = isinstance(host, LocalHost) or p.inventory is None
             spec = replace(
                 spec, generate_conf=not p.conf,
                 wrapper=p.wrapper or (config.default_wrapper() if local_python
@@ -181,7 +184,7 @@ class RootwrapKind(Kind):
                 daemon_wrapper=p.daemon_wrapper or (
                     config.default_wrapper("oslo-rootwrap-daemon") if local_python
                     else "oslo-rootwrap-daemon"))
-            python = _local_python() if local_python else p.python
+            python = p.python or (_local_python() if local_python else "python3")
             result = await probe.run_on_host(host, spec, python, on_sample)
         for row in result.startup:
             ctx.record("startup", row)
