@@ -253,32 +253,29 @@ class CloudClient:
         return int(port["limit"]), int(port.get("used", 0)) + int(port.get("reserved", 0))
 
     # -- lookups ---------------------------------------------------------
+    async def _find(self, service: str, what: str, name_or_id: str, param: str) -> Any:
+        """`conn.<service>.find_<what>(name_or_id)`; missing is a UserError naming `param`."""
+        found = await self.call(
+            f"find {what} {name_or_id!r}",
+            lambda: getattr(getattr(self.conn, service), f"find_{what}")(
+                name_or_id, ignore_missing=True))
+        if found is None:
+            raise UserError(f"{what} {name_or_id!r} not found on the cloud",
+                            hint=f"set params.{param} to a {what} name or id the project "
+                            "can use")
+        return found
+
     async def find_image(self, name_or_id: str) -> dict[str, Any]:
-        image = await self.call(f"find image {name_or_id!r}",
-                                lambda: self.conn.image.find_image(name_or_id,
-                                                                   ignore_missing=True))
-        if image is None:
-            raise UserError(f"image {name_or_id!r} not found on the cloud",
-                            hint="set params.image to an image name or id the project can use")
+        image = await self._find("image", "image", name_or_id, "image")
         return {"id": image.id, "name": image.name}
 
     async def find_flavor(self, name_or_id: str) -> dict[str, Any]:
-        flavor = await self.call(f"find flavor {name_or_id!r}",
-                                 lambda: self.conn.compute.find_flavor(name_or_id,
-                                                                       ignore_missing=True))
-        if flavor is None:
-            raise UserError(f"flavor {name_or_id!r} not found on the cloud",
-                            hint="set params.flavor to a flavor name or id")
+        flavor = await self._find("compute", "flavor", name_or_id, "flavor")
         return {"id": flavor.id, "name": flavor.name, "vcpus": int(flavor.vcpus),
                 "ram": int(flavor.ram)}
 
     async def find_network(self, name_or_id: str) -> dict[str, Any]:
-        network = await self.call(f"find network {name_or_id!r}",
-                                  lambda: self.conn.network.find_network(
-                                      name_or_id, ignore_missing=True))
-        if network is None:
-            raise UserError(f"network {name_or_id!r} not found on the cloud",
-                            hint="set params.networks to network names or ids")
+        network = await self._find("network", "network", name_or_id, "networks")
         return {"id": network.id, "name": network.name}
 
     async def project_id(self) -> str:

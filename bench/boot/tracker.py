@@ -157,7 +157,7 @@ class Tracker:
                 if creator.done():
                     creator.result()  # a bug in creating must not pass silently
                 await self._poll()
-                if creator.done() and self.creates_done:
+                if self.creates_done:  # set by _create_all as its last step
                     if all(i.settled for i in self.instances.values()):
                         break
                     if self.now_s() >= self.last_sent_s + self.params.phone_home_timeout_s:

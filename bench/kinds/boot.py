@@ -141,10 +141,10 @@ class BootKind(Kind):
         image, flavor, networks = await _resolve(target, p)
         await _check_quotas(client, p.count, flavor, len(networks))
         prefix = f"{p.name_prefix}-{run_tag(ctx.run_id)}-c{case.index + 1}"
-        tracker_box: list[Tracker] = []
+        tracker: Tracker | None = None  # set once the creates start
 
         async def cleanup() -> None:
-            outcomes = tracker_box[0].outcome_counts() if tracker_box else {}
+            outcomes = tracker.outcome_counts() if tracker is not None else {}
             if p.cleanup == "never" or (p.cleanup == "on_success"
                                         and outcomes.get("ok", 0) != p.count):
                 ctx.record("cleanup", {"policy": p.cleanup, "kept": True})
@@ -195,7 +195,6 @@ class BootKind(Kind):
             tracker = Tracker(ctx, client, registration, prefix=prefix,
                               batch_sizes=_batch_sizes(p), params=p, server=server,
                               network_ids=networks)
-            tracker_box.append(tracker)
             await tracker.run()
             await tracker.finish()
 
@@ -238,9 +237,11 @@ def _arrival_row(a: Arrival) -> dict[str, Any]:
 async def _resolve(target: CloudTarget, p: BootParams) -> tuple[str, dict[str, Any],
                                                                   list[str]]:
     client, defaults = target.client, target.defaults
-    missing = [k for k, v in (("image", p.image), ("flavor", p.flavor),
-                              ("networks", p.networks)) if not v and k.rstrip("s") not in
-               defaults]
+    # param name -> (its value, the simulated cloud's default for it)
+    given = {"image": (p.image, "image"), "flavor": (p.flavor, "flavor"),
+             "networks": (p.networks, "network")}
+    missing = [name for name, (value, default) in given.items()
+               if not value and default not in defaults]
     if missing:
         raise UserError(f"params {', '.join(missing)} must be set for a real cloud",
                         hint="name the image, flavor and networks the project can use")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -172,12 +173,8 @@ def timeline_figure(runs: Sequence[Run], options: FigureOptions) -> Plot:
                            linewidth=1.5, label=f"{s.label}: create {status}")
             rows.append({"series": s.label, "event": f"create {status}",
                          "t_s": float(err["t_s"]), "count": None})
-    for panel, (ax, name) in enumerate(zip(axes, ("ACTIVE (API)", "phoned home"),
-                                           strict=True)):
-        ax.set_title(name)
-        ax.set_xlabel(f"time since create request ({unit})")
-        if not drawn[panel]:
-            figures.no_data(ax)
+    _finish_panels(axes, ("ACTIVE (API)", "phoned home"), drawn,
+                   lambda name: f"time since create request ({unit})")
     axes[0].set_ylabel("instances")
     figures.legend_below(figure, axes)
     return Plot("boot-timeline", "Instances ACTIVE and phoned home over time", figure,
@@ -209,13 +206,10 @@ def cdf_figure(runs: Sequence[Run], options: FigureOptions) -> Plot:
                              linestyle=options.linestyle(index), label=label)
             rows.extend({"series": s.label, "metric": column, "t_s": float(t),
                          "fraction": float(f)} for t, f in zip(x, y, strict=True))
-    for panel, (ax, name) in enumerate(zip(axes, ("time to ACTIVE", "time to phone-home"),
-                                           strict=True)):
-        ax.set_title(name)
-        ax.set_xlabel(f"{name} ({unit})")
+    _finish_panels(axes, ("time to ACTIVE", "time to phone-home"), drawn,
+                   lambda name: f"{name} ({unit})")
+    for ax in axes:
         ax.set_ylim(0, 1.02)
-        if not drawn[panel]:
-            figures.no_data(ax)
     axes[0].set_ylabel("fraction of instances that got there")
     figures.legend_below(figure, axes)
     return Plot("boot-cdf", "Time to ACTIVE and to phone-home (CDF)", figure,
@@ -223,6 +217,16 @@ def cdf_figure(runs: Sequence[Run], options: FigureOptions) -> Plot:
                 caption=f"Among instances that reached the state (n in the legend: reached "
                 "ACTIVE / phoned home); "
                 f"time in {unit}.")
+
+
+def _finish_panels(axes: Sequence[Any], titles: Sequence[str], drawn: Sequence[bool],
+                   xlabel: Callable[[str], str]) -> None:
+    """Title and x label on each panel; a "no data" mark where nothing was drawn."""
+    for ax, title, has_data in zip(axes, titles, drawn, strict=True):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel(title))
+        if not has_data:
+            figures.no_data(ax)
 
 
 def _reason(row: pd.Series) -> str:

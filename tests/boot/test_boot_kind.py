@@ -105,3 +105,17 @@ async def test_sweep_over_sim_profile_opens_one_cloud_per_profile(tmp_path: Path
     run = results.load(result.path)
     assert [(t["cases_from"], t["profile"]) for t in run.manifest["targets"]] == [
         ("sim_profile=healthy", "healthy"), ("sim_profile=big-pets", "big-pets")]
+
+
+async def test_real_cloud_needs_image_flavor_and_networks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = parse_scenario(load_text("name: b\nkind: boot\nparams: {count: 1, flavor: c1.small}\n",
+                                  "b.yaml"))
+    with SimThread(time_scale=60) as sim:
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE",
+                           str(sim.write_clouds_yaml(tmp_path / "clouds.yaml")))
+        options = RunOptions(results_dir=tmp_path / "r", target=TargetSpec(cloud=CLOUD_NAME))
+        result = await Runner(sc, options).run()
+    assert result.cases[0].error == (
+        "UserError: params image, networks must be set for a real cloud (name the image, "
+        "flavor and networks the project can use)")

@@ -24,8 +24,9 @@ from bench.netsweep import channels
 from bench.runner import Runner, RunOptions
 from bench.scenario import TargetSpec, parse_scenario
 from bench.scenario.source import load_text
+from tests.support.lab import needs_root, running_lab
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (netns, sshd)")
+pytestmark = needs_root
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERFACES = ("cl0", "tg0")
@@ -46,14 +47,9 @@ sla: ["throughput_gbps > 0"]
 
 @pytest.fixture(scope="module")
 def sweep_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabConfig]:
-    config = LabConfig(targets=3, ports_per_target=2, prefix="osbn-", mgmt_net=204,
-                       state_dir=tmp_path_factory.mktemp("lab"))
-    asyncio.run(lab.down(config))
-    asyncio.run(lab.up(config))
-    try:
+    with running_lab(LabConfig(targets=3, ports_per_target=2, prefix="osbn-", mgmt_net=204,
+                               state_dir=tmp_path_factory.mktemp("lab"))) as config:
         yield config
-    finally:
-        asyncio.run(lab.down(config))
 
 
 def read_channels(config: LabConfig) -> dict[str, channels.Channels]:

@@ -8,7 +8,6 @@ is the point's wall time minus runs x duration_s (settle_s is 0 here).
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -19,8 +18,9 @@ from bench.runner import Runner, RunOptions
 from bench.scenario import TargetSpec, parse_scenario
 from bench.scenario.source import load_text
 from tests.perf.conftest import Figures
+from tests.support.lab import needs_root, running_lab
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+pytestmark = needs_root
 
 DURATION_S = 1.0
 RUNS = 3
@@ -39,16 +39,12 @@ def test_sweep_overhead_per_point(benchmark: BenchmarkFixture,
                                   figures: Figures) -> None:
     config = LabConfig(targets=6, ports_per_target=1, prefix="osbp-", mgmt_net=205,
                        state_dir=tmp_path_factory.mktemp("lab"))
-    asyncio.run(lab.down(config))
-    asyncio.run(lab.up(config))
-    try:
+    with running_lab(config):
         scenario = parse_scenario(load_text(SCENARIO, "perf-netsweep.yaml"))
         options = RunOptions(results_dir=tmp_path_factory.mktemp("r"),
                              target=TargetSpec(hosts=str(lab.inventory_path(config.state_dir))))
         result = benchmark.pedantic(lambda: asyncio.run(Runner(scenario, options).run()),
                                     rounds=1, iterations=1)
-    finally:
-        asyncio.run(lab.down(config))
     assert result.status == "completed"
     cases = results.load(result.path).table("cases")
     overhead = cases["wall_duration_s"] - RUNS * DURATION_S

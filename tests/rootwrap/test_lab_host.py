@@ -4,7 +4,6 @@ host's Python and oslo.rootwrap, and the qdhcp namespace it made is removed."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,22 +15,18 @@ from bench.lab import LabConfig
 from bench.runner import Runner, RunOptions
 from bench.scenario import parse_scenario
 from bench.scenario.source import load_text
+from tests.support.lab import needs_root, running_lab
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (netns, sshd)")
+pytestmark = needs_root
 
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
 def rootwrap_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabConfig]:
-    config = LabConfig(targets=1, ports_per_target=1, prefix="osbr-", mgmt_net=206,
-                       state_dir=tmp_path_factory.mktemp("lab"))
-    asyncio.run(lab.down(config))
-    asyncio.run(lab.up(config))
-    try:
+    with running_lab(LabConfig(targets=1, ports_per_target=1, prefix="osbr-", mgmt_net=206,
+                               state_dir=tmp_path_factory.mktemp("lab"))) as config:
         yield config
-    finally:
-        asyncio.run(lab.down(config))
 
 
 def test_probe_on_the_network_node_over_ssh(rootwrap_lab: LabConfig, tmp_path: Path) -> None:
