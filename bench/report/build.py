@@ -1,7 +1,7 @@
 """Runs in, a `Report` out: provenance for every run, then each scenario kind's
 sections over the runs of that kind (several runs side by side in one figure).
 
-Adding a kind's report (the rootwrap kind is next): write
+Adding a kind's report: write
 `bench/report/<kind>.py` with `sections(runs, options) -> list[Section]` (pure:
 DataFrames and Figures, no files) and add it to `SECTION_BUILDERS`. A kind with no
 builder still gets its provenance and SLA verdicts, and a note saying so.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from bench.report import boot, netsweep
+from bench.report import boot, netsweep, rootwrap
 from bench.report.model import Report, Section
 from bench.report.provenance import provenance
 from bench.report.series import run_labels
@@ -24,6 +24,7 @@ SectionBuilder = Callable[[Sequence[Run], FigureOptions], list[Section]]
 SECTION_BUILDERS: dict[str, SectionBuilder] = {
     "boot": boot.sections,
     "netsweep": netsweep.sections,
+    "rootwrap": rootwrap.sections,
 }
 
 

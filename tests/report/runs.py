@@ -92,3 +92,35 @@ def netsweep_run(results_dir: Path, run_id: str, *, failed_round: bool = False) 
         journal.record("cases", {"case": case, "status": "completed"})
     journal.finish("completed")
     return results_dir / run_id
+
+
+#: Latencies (ms) per mode, the field notes' shape: rootwrap ~15x direct.
+ROOTWRAP_SAMPLES = {
+    "direct": [48.0, 47.0, 50.0, 49.0, 46.0],
+    "rootwrap": [713.0, 700.0, 730.0, 690.0, 720.0],
+    "daemon": [60.0, 58.0, 62.0, 61.0, 59.0],
+}
+
+
+def rootwrap_run(results_dir: Path, run_id: str, *, finish: bool = True) -> Path:
+    """One case; sudo skipped; the kind's `modes` rows (with its bootstrap interval)
+    only when the run finished, as a killed run never wrote them."""
+    journal = Journal.create(results_dir, run_id,
+                             _manifest("rootwrap-test", "rootwrap", ["default"],
+                                       {"type": "local", "simulated": False}, "real"))
+    journal.record("skipped", {"case": "default", "mode": "sudo",
+                               "reason": "sudo is not installed on local"})
+    for i in range(5):
+        for mode, values in ROOTWRAP_SAMPLES.items():
+            journal.record("samples", {"case": "default", "mode": mode, "i": i,
+                                       "latency_ms": values[i], "rc": 0})
+    if not finish:
+        journal.close()
+        return results_dir / run_id
+    for mode, (low, high) in {"direct": (1.0, 1.0), "rootwrap": (14.0, 15.5),
+                              "daemon": (1.15, 1.3)}.items():
+        journal.record("modes", {"case": "default", "mode": mode, "ratio_ci_low": low,
+                                 "ratio_ci_high": high})
+    journal.record("cases", {"case": "default", "status": "completed"})
+    journal.finish("completed")
+    return results_dir / run_id

@@ -78,12 +78,12 @@ def test_run_with_no_rows_renders(tmp_path: Path) -> None:
 
 
 def test_kind_without_renderer_still_gets_provenance(tmp_path: Path) -> None:
-    journal = Journal.create(tmp_path, "rw", {"scenario": {"name": "probe", "kind": "rootwrap"},
-                                              "cases": []})
+    journal = Journal.create(tmp_path, "t", {"scenario": {"name": "probe", "kind": "tick"},
+                                             "cases": []})
     journal.finish("completed")
-    report = build_report([results.load(tmp_path / "rw")])
+    report = build_report([results.load(tmp_path / "t")])
     assert report.provenance[0].label == "probe"
-    assert "No report renderer for the 'rootwrap' kind yet" in report.sections[0].notes[0]
+    assert "No report renderer for the 'tick' kind yet" in report.sections[0].notes[0]
     assert "<img" not in html.render(report)
 
 
