@@ -64,9 +64,11 @@ def _bootstrap_intervals(runs: Sequence[Run]) -> dict[tuple[str, str], tuple[flo
         if modes.empty or not {"mode", "ratio_ci_low", "ratio_ci_high"} <= set(modes.columns):
             continue
         for case in case_ids(run):
-            for row in case_rows(modes, case).itertuples(index=False):
-                out[(series_label(label, case, several), str(row.mode))] = (
-                    float(row.ratio_ci_low), float(row.ratio_ci_high))
+            rows = case_rows(modes, case)
+            lows = pd.to_numeric(rows["ratio_ci_low"], errors="coerce").to_numpy(dtype=float)
+            highs = pd.to_numeric(rows["ratio_ci_high"], errors="coerce").to_numpy(dtype=float)
+            for mode, low, high in zip(rows["mode"].astype(str), lows, highs, strict=True):
+                out[(series_label(label, case, several), mode)] = (float(low), float(high))
     return out
 
 
