@@ -29,23 +29,26 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bench import kinds
-from bench.cli import _quiet_sdk_warnings
-from bench.commands.run import _with_phone_home_url
 from bench.errors import OsbenchError, UserError
-from bench.runner import CaseOutcome, Runner, RunOptions, RunResult
-from bench.scenario import Case, Scenario, TargetSpec, expand, load_scenario
+
+if TYPE_CHECKING:
+    from bench.runner import CaseOutcome, RunOptions, RunResult
+    from bench.scenario import Case, Scenario
+
+# pytest imports every installed pytest11 plugin at start-up, in every project
+# of the environment; osbench's runner pulls in pandas (~0.5 s), so it is
+# imported only once a scenario file is collected.
 
 #: A top-level `name:` / `kind:` key: column 0, as a scenario file writes them.
 _TOP_NAME = re.compile(r"^name\s*:", re.MULTILINE)
 _TOP_KIND = re.compile(r"^kind\s*:", re.MULTILINE)
 
 #: What each scenario run that ran in this session ended as, for the summary.
-_RUNS_KEY = pytest.StashKey[list[tuple[Scenario, RunResult]]]()
+_RUNS_KEY = pytest.StashKey["list[tuple[Scenario, RunResult]]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,17 +74,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "osbench: a case of an osbench scenario file")
-    for name in kinds.available():
-        _register_kind_marker(config, name)
+    config.addinivalue_line("markers", "osbench: a case of an osbench scenario file (each "
+                            "case also carries its kind as a marker: boot, netsweep, ...)")
     config.stash[_RUNS_KEY] = []
 
 
-def _register_kind_marker(config: pytest.Config, kind: str) -> None:
-    """Strict markers reject `-m KIND` items unless the marker is declared; a kind
-    registered after configure (a plugin's own) is declared when first collected."""
-    if not any(line.split(":")[0].strip() == kind for line in config.getini("markers")):
-        config.addinivalue_line("markers", f"{kind}: a case of an osbench `{kind}` scenario")
+def _register_kind_markers(config: pytest.Config) -> None:
+    """One marker per kind (`-m boot`), declared because our users' configs, like ours,
+    use --strict-markers. Done at the first scenario collected, not at configure, to
+    keep the kind registry (and pandas) out of runs that collect no scenario."""
+    from bench import kinds
+
+    declared = {line.split(":")[0].strip() for line in config.getini("markers")}
+    for kind in kinds.available():
+        if kind not in declared:
+            config.addinivalue_line("markers", f"{kind}: a case of an osbench `{kind}` "
+                                    "scenario")
 
 
 def is_scenario_file(path: Path, session: pytest.Session) -> bool:
@@ -105,6 +113,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 
 def run_options(config: pytest.Config) -> RunOptions:
     """The same RunOptions `osbench run` builds from the same options."""
+    from bench.runner import RunOptions
+    from bench.scenario import TargetSpec
+
     return RunOptions(
         results_dir=config.getoption("osbench_results"),
         seed=config.getoption("osbench_seed"),
@@ -125,6 +136,9 @@ class ScenarioFile(pytest.File):
     _error: BaseException | None = None
 
     def collect(self) -> Iterator[CaseItem]:
+        from bench.commands.run import _with_phone_home_url
+        from bench.scenario import expand, load_scenario
+
         try:
             scenario = load_scenario(self.path)
             url = self.config.getoption("osbench_phone_home_url")
@@ -133,7 +147,7 @@ class ScenarioFile(pytest.File):
         except UserError as exc:  # ScenarioError says file:line key.path: problem (hint)
             raise self.CollectError(str(exc)) from None
         self.scenario = scenario
-        _register_kind_marker(self.config, scenario.kind)
+        _register_kind_markers(self.config)
         for case in expand(scenario):
             item = CaseItem.from_parent(self, name=f"{scenario.name}[{case.case_id}]",
                                         case=case)
@@ -153,6 +167,9 @@ class ScenarioFile(pytest.File):
                                   None)
 
     def _run(self) -> None:
+        from bench.cli import _quiet_sdk_warnings
+        from bench.runner import Runner
+
         selected = {item.case.case_id for item in self.session.items
                     if isinstance(item, CaseItem) and item.parent is self}
         runner = Runner(self.scenario, run_options(self.config))
