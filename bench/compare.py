@@ -12,7 +12,7 @@ back. "incomparable": a case or metric that only one run has, or no samples.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -214,6 +214,35 @@ def to_html(table: pd.DataFrame) -> str:
             + body.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}",
                            escape=True)
             + "</section>")
+
+
+def add_test_options(parser: Any) -> None:
+    """--threshold and --alpha, shared by `osbench compare` and `osbench report --compare`."""
+    parser.add_argument("--threshold", action="append", default=[], metavar="METRIC:PCT",
+                        help="change below which a metric is noise (percent; percentage "
+                        "points for success rates); repeatable")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level (default 0.05)")
+
+
+def check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise UserError(f"--alpha {alpha} must be between 0 and 1", hint="e.g. --alpha 0.05")
+
+
+def parse_thresholds(items: Sequence[str]) -> dict[str, float]:
+    """["time_to_active_s:10", ...] -> {"time_to_active_s": 10.0}."""
+    out = {}
+    for item in items:
+        metric, sep, pct = item.rpartition(":")
+        try:
+            if not sep or not metric:
+                raise ValueError
+            out[metric] = float(pct)
+        except ValueError:
+            raise UserError(f"--threshold {item!r} is not METRIC:PCT",
+                            hint="e.g. --threshold time_to_phone_home_s:10") from None
+    return out
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -7,8 +7,10 @@ import re
 from pathlib import Path
 
 from bench import results
+from bench.compare import add_test_options, check_alpha, parse_thresholds
 from bench.errors import UserError
-from bench.report import FigureOptions, build_report
+from bench.report import Extras, FigureOptions, build_report
+from bench.report.story import STORIES
 from bench.report.style import STYLES
 from bench.report.writer import DEFAULT_FORMATS, parse_formats, write
 
@@ -28,6 +30,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--figsize", default="7x4.2", metavar="WxH",
                    help="figure size in inches (default %(default)s)")
     p.add_argument("--title", help="report title")
+    p.add_argument("--story", choices=sorted(STORIES),
+                   help="open with a story's chapters, each finding with what these runs "
+                   "measured and its figure (field-notes: the demo's seed replay, rootwrap "
+                   "probe and queue sweep)")
+    p.add_argument("--compare", action="store_true",
+                   help="add a comparison of every later run against the first (baseline), "
+                   "as `osbench compare` judges it")
+    add_test_options(p)
     p.set_defaults(func=run)
 
 
@@ -50,9 +60,12 @@ def run(args: argparse.Namespace) -> int:
     width, height = _figsize(args.figsize)
     if not 30 <= args.dpi <= 1200:
         raise UserError(f"--dpi {args.dpi} must be between 30 and 1200")
+    check_alpha(args.alpha)
+    extras = Extras(story=args.story, compare=args.compare,
+                    thresholds=parse_thresholds(args.threshold), alpha=args.alpha)
     runs = [results.load(path) for path in args.runs]
     options = FigureOptions(style=args.style, width_in=width, height_in=height, dpi=args.dpi)
-    report = build_report(runs, options, title=args.title)
+    report = build_report(runs, options, title=args.title, extras=extras)
     out = Path(args.out) if args.out else Path("reports") / runs[0].run_id
     written = write(report, out, formats, dpi=args.dpi)
     for run_ in runs:

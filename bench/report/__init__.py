@@ -6,9 +6,9 @@ self-contained HTML file.
 the one place that writes files.
 """
 
-from bench.report.build import SECTION_BUILDERS, build_report
+from bench.report.build import SECTION_BUILDERS, Extras, build_report
 from bench.report.model import Plot, Provenance, Report, Section, Table
 from bench.report.style import FigureOptions
 
-__all__ = ["SECTION_BUILDERS", "FigureOptions", "Plot", "Provenance", "Report", "Section",
+__all__ = ["SECTION_BUILDERS", "Extras", "FigureOptions", "Plot", "Provenance", "Report", "Section",
            "Table", "build_report"]

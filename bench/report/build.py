@@ -9,9 +9,10 @@ builder still gets its provenance and SLA verdicts, and a note saying so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from bench.report import boot, netsweep, rootwrap
+from bench.report import boot, comparison, netsweep, rootwrap, story
 from bench.report.model import Report, Section
 from bench.report.provenance import provenance
 from bench.report.series import run_labels
@@ -32,15 +33,28 @@ def kind_of(run: Run) -> str:
     return str((run.manifest.get("scenario") or {}).get("kind", "unknown"))
 
 
+@dataclass(frozen=True)
+class Extras:
+    """Optional parts: a story's chapters first, a comparison against the first run last."""
+
+    story: str | None = None
+    compare: bool = False
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    alpha: float = 0.05
+
+
 def build_report(runs: Sequence[Run], options: FigureOptions | None = None,
-                 title: str | None = None) -> Report:
+                 title: str | None = None, extras: Extras | None = None) -> Report:
     """The whole report for `runs`, in the order given; kinds in order of first run."""
     options = options or FigureOptions()
+    extras = extras or Extras()
     labels = run_labels(runs)
     by_kind: dict[str, list[Run]] = {}
     for run in runs:
         by_kind.setdefault(kind_of(run), []).append(run)
     sections: list[Section] = []
+    if extras.story is not None:
+        sections.extend(story.sections(story.STORIES[extras.story], runs, options))
     for kind, kind_runs in by_kind.items():
         builder = SECTION_BUILDERS.get(kind)
         if builder is None:
@@ -53,6 +67,8 @@ def build_report(runs: Sequence[Run], options: FigureOptions | None = None,
             for section in kind_sections:
                 section.title = f"{kind}: {section.title}"
         sections.extend(kind_sections)
+    if extras.compare:
+        sections.extend(comparison.sections(runs, extras.thresholds, extras.alpha))
     if title is None:
         title = ("osbench report: " + ", ".join(labels)) if len(labels) <= 3 else (
             f"osbench report: {len(labels)} runs")

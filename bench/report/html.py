@@ -36,8 +36,13 @@ pre{overflow-x:auto;background:#f6f6f6;padding:.5rem;font-size:.85rem}
 """
 
 
+#: Cells coloured by what they say: SLA verdicts and comparison verdicts.
+VERDICT_CLASSES = {"PASS": "pass", "FAIL": "fail", "better": "pass", "fixed": "pass",
+                   "worse": "fail", "new failure": "fail"}
+
+
 def table(frame: pd.DataFrame) -> str:
-    """An HTML table in a horizontally scrolling box; PASS/FAIL cells coloured."""
+    """An HTML table in a horizontally scrolling box; verdict cells coloured."""
     head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
     numeric = [is_numeric(frame[c]) for c in frame.columns]
     rows = []
@@ -45,7 +50,7 @@ def table(frame: pd.DataFrame) -> str:
         cells = []
         for value, num in zip(row, numeric, strict=True):
             text = format_cell(value)
-            cls = "num" if num else {"PASS": "pass", "FAIL": "fail"}.get(text, "")
+            cls = "num" if num else VERDICT_CLASSES.get(text, "")
             attr = f' class="{cls}"' if cls else ""
             cells.append(f"<td{attr}>{escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")

@@ -17,8 +17,9 @@ import pytest
 from PIL import Image
 
 from bench import results
-from bench.report import build_report
+from bench.report import Extras, build_report
 from bench.report.writer import write
+from tests.report.runs import rootwrap_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -55,7 +56,10 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def report_html(boot: results.Run, netsweep: results.Run, tmp_path: Path) -> Path:
-    written = write(build_report([boot, netsweep]), tmp_path / "report", ["html"])
+    probe = results.load(rootwrap_run(tmp_path, "rw-run"))
+    report = build_report([boot, netsweep, probe], extras=Extras(story="field-notes",
+                                                                  compare=True))
+    written = write(report, tmp_path / "report", ["html"])
     (index,) = written.documents
     return index
 
@@ -79,5 +83,7 @@ def test_every_figure_loads(report_html: Path, tmp_path: Path) -> None:
     match = re.search(r"figures-loaded=(\d+)/(\d+)", proc.stdout)
     assert match, proc.stderr[-2000:]
     loaded, total = int(match[1]), int(match[2])
-    assert total == 5
+    # Boot 4 + netsweep 1 + rootwrap 1, and the story's 1, 4 and 7 (the others
+    # have no runs here and show no figure).
+    assert total == 8 == report_html.read_text().count("<img ")
     assert loaded == total
