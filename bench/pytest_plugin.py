@@ -187,7 +187,8 @@ class ScenarioFile(pytest.File):
 
 
 class SlaFailed(Exception):
-    """A case that ran to the end but missed its SLA (or errored): no traceback."""
+    """A case that missed its SLA, errored, or whose target could not be opened: its
+    message is the whole report (no traceback)."""
 
 
 class CaseItem(pytest.Item):
@@ -204,7 +205,10 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         file = self.scenario_file
-        result, outcome = file.outcome(self.case.case_id)
+        try:
+            result, outcome = file.outcome(self.case.case_id)
+        except OsbenchError as exc:
+            raise SlaFailed(f"{file.scenario.name} could not run: {exc}") from exc
         self.user_properties += [("osbench_run_id", result.run_id),
                                  ("osbench_results", str(result.path))]
         if result.status == "interrupted" or outcome is None:
