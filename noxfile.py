@@ -90,8 +90,16 @@ ROOTWRAP_DEMO = "scenarios/rootwrap-probe.yaml"
 
 @nox.session(python=PYTHON)
 def perf(session: nox.Session) -> None:
-    """Benchmarks of osbench itself (tests/perf), saved under .benchmarks/; compare two
-    commits with `nox -s perf -- --benchmark-compare`. Prints the figures at the end."""
+    """Benchmarks of osbench itself (tests/perf, ~7 min on 2 cores): a 1000-connection
+    phone-home burst against osbench and stdlib servers, Nova requests per poll cycle,
+    simulated boots of 1000 and 10,000 instances, journal appends, a 4-run report, and
+    as root the rootwrap probe and the netsweep overhead. Prints each one's headline
+    figures at the end ("osbench perf figures"). Every session is saved under
+    .benchmarks/<machine>/NNNN_<commit>_<date>.json (git-ignored); to compare commits,
+    run it at each and then e.g.
+    `nox -s perf -- --benchmark-compare=0001 --benchmark-compare-fail=min:25%`
+    (fails on a benchmark 25 % slower than save 0001; omit =0001 for the latest save).
+    CPU, memory and request counts are in each save's `extra_info`."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/perf", "--benchmark-autosave",
                 "--benchmark-storage=.benchmarks", *session.posargs,
