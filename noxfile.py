@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nox
@@ -104,3 +105,63 @@ def perf(session: nox.Session) -> None:
     session.run("pytest", "tests/perf", "--benchmark-autosave",
                 "--benchmark-storage=.benchmarks", *session.posargs,
                 env={"OSBENCH_PERF": "1"})
+
+
+#: What `nox -s capacity` runs (override: CAPACITY_SCENARIOS="a.yaml dir/ ...").
+CAPACITY_SCENARIOS = ["scenarios/capacity"]
+#: The CI artifact: junit.xml and the report of the runs the session made.
+CAPACITY_REPORT = Path("reports/capacity")
+
+
+@nox.session(python=PYTHON)
+def capacity(session: nox.Session) -> None:
+    """Capacity check for CI: the scenarios under scenarios/capacity/ as pytest items, one
+    per case, passed or failed on their SLA; then reports/capacity/ (junit.xml and the
+    HTML report of the runs), rendered also when an SLA failed, since that is when it is
+    needed. Extra arguments go to pytest: `nox -s capacity -- --cloud NAME`. Without
+    --cloud (or OS_CLOUD) the scenarios run on the embedded simulated cloud."""
+    session.install(".[test]")  # not editable: the plugin loads through its entry point
+    scenarios = os.environ.get("CAPACITY_SCENARIOS", "").split() or CAPACITY_SCENARIOS
+    shutil.rmtree(CAPACITY_REPORT, ignore_errors=True)
+    CAPACITY_REPORT.mkdir(parents=True)
+    junit = CAPACITY_REPORT / "junit.xml"
+    failed: nox.command.CommandFailed | None = None
+    try:
+        session.run("pytest", *scenarios, f"--junitxml={junit}", "-p", "no:cacheprovider",
+                    "-rfE", *session.posargs)
+    except nox.command.CommandFailed as exc:
+        failed = exc
+    runs = _runs_in_junit(junit)
+    if runs:
+        session.run("osbench", "report", *runs, "--out", str(CAPACITY_REPORT), "--format",
+                    "html,md,png,svg", "--title", "osbench capacity check")
+        session.log(f"report: {CAPACITY_REPORT}/index.html; junit: {junit}")
+    else:
+        session.log("no scenario ran: no report")
+    if failed is not None:
+        session.error(f"capacity check failed (pytest: {failed.reason}); see {junit}")
+
+
+def _runs_in_junit(junit: Path) -> list[str]:
+    """The run directories a pytest run made, from the plugin's junit properties (so a
+    --osbench-results elsewhere is followed), in run order, each once."""
+    if not junit.exists():
+        return []
+    paths = [p.get("value", "") for p in ET.parse(junit).getroot().iter("property")
+             if p.get("name") == "osbench_results"]
+    return sorted(set(paths), key=lambda p: Path(p).name)  # run ids start with UTC time
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Render runs: `nox -s report -- RUN... [osbench report options]`; with no
+    arguments, the latest run in results/ (into reports/<run id>/)."""
+    session.install("-e", ".")
+    args = session.posargs
+    if not args:
+        latest = sorted(_run_dirs(), key=lambda p: Path(p).name)[-1:]
+        if not latest:
+            session.error(f"no runs under {DEMO_RESULTS}/: name one, "
+                          "`nox -s report -- results/RUN`")
+        args = latest
+    session.run("osbench", "report", *args)
