@@ -140,7 +140,7 @@ class ScenarioFile(pytest.File):
         from bench.scenario import expand, load_scenario
 
         try:
-            scenario = load_scenario(self.path)
+            scenario = load_scenario(self._display_path())
             url = self.config.getoption("osbench_phone_home_url")
             if url:
                 scenario = _with_phone_home_url(scenario, url)
@@ -154,6 +154,14 @@ class ScenarioFile(pytest.File):
             item.add_marker("osbench")
             item.add_marker(scenario.kind)
             yield item
+
+    def _display_path(self) -> Path:
+        """The path as the user would type it (relative to where pytest was started), as
+        `osbench run` keeps it: it is what errors and the run's manifest show."""
+        try:
+            return self.path.relative_to(self.config.invocation_params.dir)
+        except ValueError:
+            return self.path
 
     def outcome(self, case_id: str) -> tuple[RunResult, CaseOutcome | None]:
         """Run the scenario (its selected cases) on first call; then the run and the
