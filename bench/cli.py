@@ -26,7 +26,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 #: Command modules under bench.commands, in the order `--help` lists them.
-COMMANDS = ("run", "validate", "report", "compare", "cleanup", "sim", "lab")
+COMMANDS = ("run", "validate", "report", "compare", "cleanup", "sim", "lab", "minicloud")
 
 
 def build_parser() -> argparse.ArgumentParser:

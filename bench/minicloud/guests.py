@@ -1,0 +1,406 @@
+"""The guest player: minicloud's stand-in for the guests Nova's fake driver never runs.
+
+For each instance Nova reports ACTIVE on the minicloud network, it makes the
+instance's tap device (named as Nova's Linux bridge VIF names it: `tap` + the
+first 11 characters of the port id) as one end of a veth pair whose other end
+lives in a network namespace of its own, carrying the port's MAC. Neutron's
+Linux bridge agent finds the tap, wires it into the network's bridge and
+reports the port up, so Neutron marks it ACTIVE for real. Then a real DHCP
+client (`dhclient -1`) asks the DHCP agent's dnsmasq for a lease from inside
+the namespace; only after a lease does the player perform cloud-init's
+`phone_home` as the instance's own user_data (read through Nova's API) asks
+for: a form POST of the requested fields to the URL, `tries` attempts 3 s
+apart, on loopback. Guests whose instance is gone are removed.
+
+It runs as one daemon process started by `osbench minicloud up` (its PID is
+recorded; `down` stops it), and stops itself after `max_lifetime_s` or when
+minicloud's state file disappears. Every step of every guest is appended to
+`guests.jsonl` in the state directory, which the CI checks read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import yaml
+
+log = logging.getLogger("osbench.minicloud.guests")
+
+#: Nova's Linux bridge VIF: `tap` + the port id's first 11 characters (nova.network.model
+#: NIC_NAME_LEN = 14).
+TAP_PREFIX = "tap"
+NIC_NAME_LEN = 14
+#: Our namespaces: `osbmc-g-<port id[:11]>`, one per guest.
+GUEST_NETNS_PREFIX = "osbmc-g-"
+#: cloud-init's phone_home: 10 tries, 3 s apart, unless the user_data says otherwise.
+PHONE_HOME_TRIES = 10
+PHONE_HOME_WAIT_S = 3.0
+#: The form fields cloud-init's phone_home may post.
+PHONE_HOME_FIELDS = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instance_id",
+                     "hostname", "fqdn")
+#: The Nova microversion that exposes OS-EXT-SRV-ATTR:user_data to admins.
+USER_DATA_MICROVERSION = "2.3"
+GUESTS_LOG = "guests.jsonl"
+
+
+def vif_name(port_id: str) -> str:
+    """The tap device Nova's Linux bridge VIF driver names for a port."""
+    if not port_id:
+        raise ValueError("empty port id")
+    return (TAP_PREFIX + port_id)[:NIC_NAME_LEN]
+
+
+def guest_netns(port_id: str) -> str:
+    """The namespace that plays the guest of a port."""
+    return GUEST_NETNS_PREFIX + port_id[:11]
+
+
+@dataclass(frozen=True)
+class PhoneHome:
+    """cloud-init's `phone_home` config of one instance."""
+
+    url: str
+    post: tuple[str, ...]
+    tries: int = PHONE_HOME_TRIES
+
+    def url_for(self, instance_id: str) -> str:
+        """The URL with `$INSTANCE_ID` / `${INSTANCE_ID}` replaced, as cloud-init does."""
+        return self.url.replace("${INSTANCE_ID}", instance_id).replace("$INSTANCE_ID",
+                                                                         instance_id)
+
+    def form(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The posted fields: each requested one, `N/A` where not available."""
+        return {name: values.get(name, "N/A") for name in self.post}
+
+
+def parse_user_data(user_data_b64: str | None) -> PhoneHome | None:
+    """The phone_home config in an instance's base64 user_data, or None if it has none.
+
+    Only `#cloud-config` documents are read (that is what osbench sends);
+    anything else, or a cloud-config without `phone_home`, is None.
+    Raises ValueError for a cloud-config whose phone_home is malformed.
+    """
+    if not user_data_b64:
+        return None
+    try:
+        text = base64.b64decode(user_data_b64, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"user_data is not base64 UTF-8 text: {exc}") from None
+    if not text.startswith("#cloud-config"):
+        return None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"user_data is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or "phone_home" not in doc:
+        return None
+    config = doc["phone_home"]
+    if not isinstance(config, dict) or not isinstance(config.get("url"), str):
+        raise ValueError("phone_home needs a url")
+    post = config.get("post", "all")
+    if post == "all":
+        fields: tuple[str, ...] = PHONE_HOME_FIELDS
+    elif isinstance(post, list) and all(isinstance(p, str) for p in post):
+        unknown = sorted(set(post) - set(PHONE_HOME_FIELDS))
+        if unknown:
+            raise ValueError(f"phone_home.post names unknown fields {unknown}")
+        fields = tuple(post)
+    else:
+        raise ValueError(f"phone_home.post must be 'all' or a list, got {post!r}")
+    tries = config.get("tries", PHONE_HOME_TRIES)
+    if not isinstance(tries, int) or tries < 1:
+        raise ValueError(f"phone_home.tries must be a positive integer, got {tries!r}")
+    return PhoneHome(url=config["url"], post=fields, tries=tries)
+
+
+def dhclient_script(path: Path) -> Path:
+    """A dhclient-script that only puts the leased address on the interface.
+
+    Debian's /sbin/dhclient-script would also rewrite the machine's
+    /etc/resolv.conf and run its exit hooks: not what a namespace guest may do.
+    """
+    path.write_text(
+        "#!/bin/sh\n"
+        "# osbench minicloud: configure the lease inside the guest namespace only.\n"
+        'case "$reason" in\n'
+        "  BOUND|RENEW|REBIND|REBOOT)\n"
+        '    ip -4 addr flush dev "$interface" scope global\n'
+        '    ip -4 addr add "$new_ip_address/$new_subnet_mask" dev "$interface" ;;\n'
+        "esac\n"
+        "exit 0\n")
+    path.chmod(0o755)
+    return path
+
+
+def parse_lease(text: str) -> dict[str, str] | None:
+    """The last lease in a dhclient lease file: fixed-address, server, times."""
+    blocks = [b for b in text.split("lease {")[1:] if "}" in b]
+    if not blocks:
+        return None
+    out: dict[str, str] = {}
+    for line in blocks[-1].split("}")[0].splitlines():
+        words = line.strip().rstrip(";").split(None, 1)
+        if len(words) != 2:
+            continue
+        key, value = words
+        if key == "fixed-address":
+            out["address"] = value
+        elif key == "option" and value.startswith("dhcp-server-identifier"):
+            out["server"] = value.split()[-1]
+        elif key in ("renew", "expire"):
+            out[key] = value
+    return out if "address" in out else None
+
+
+@dataclass
+class PlayerConfig:
+    """What the player plays, and its bounds."""
+
+    state_dir: Path
+    cloud: str
+    network_id: str
+    poll_interval_s: float = 2.0
+    dhcp_timeout_s: int = 60
+    max_guests: int = 250
+    setup_concurrency: int = 8
+    max_lifetime_s: float = 6 * 3600.0
+    #: The file whose removal (by `down`) stops the player.
+    alive_file: Path | None = None
+
+
+class GuestPlayer:
+    """Make, run and remove the guests of the instances on one network."""
+
+    def __init__(self, config: PlayerConfig, conn: Any) -> None:
+        self.config = config
+        self.conn = conn
+        #: port id -> the task playing it
+        self.guests: dict[str, asyncio.Task[None]] = {}
+        self._sem = asyncio.Semaphore(config.setup_concurrency)
+        self._log = (config.state_dir / GUESTS_LOG).open("a", encoding="utf-8")
+        self._script = dhclient_script(config.state_dir / "dhclient-script")
+        self._lease_dir = config.state_dir / "leases"
+        self._lease_dir.mkdir(exist_ok=True)
+
+    def record(self, event: str, **fields: Any) -> None:
+        row = {"at": datetime.now(UTC).isoformat(), "event": event, **fields}
+        self._log.write(json.dumps(row) + "\n")
+        self._log.flush()
+        os.fsync(self._log.fileno())
+
+    async def _get(self, service: str, url: str, **kwargs: Any) -> Any:
+        def send() -> Any:
+            response = getattr(self.conn, service).get(url, **kwargs)
+            response.raise_for_status()
+            return response.json()
+
+        return await asyncio.to_thread(send)
+
+    async def poll_once(self) -> None:
+        ports = (await self._get("network", f"/ports?network_id={self.config.network_id}"))[
+            "ports"]
+        ports = [p for p in ports if str(p.get("device_owner", "")).startswith("compute:")]
+        servers = (await self._get("compute", "/servers/detail?all_tenants=1",
+                                   microversion=USER_DATA_MICROVERSION))["servers"]
+        by_id = {s["id"]: s for s in servers}
+        wanted: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for port in ports:
+            server = by_id.get(port.get("device_id", ""))
+            if server is not None and server.get("status") == "ACTIVE":
+                wanted[port["id"]] = (port, server)
+        for port_id, (port, server) in wanted.items():
+            if port_id in self.guests or len(self.guests) >= self.config.max_guests:
+                continue
+            self.guests[port_id] = asyncio.create_task(self._play(port, server))
+        present_ports = {p["id"] for p in ports}
+        for port_id in list(self.guests):
+            if port_id not in present_ports:
+                task = self.guests.pop(port_id)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                await self._remove(port_id, reason="port deleted")
+
+    async def run(self) -> None:
+        start = time.monotonic()
+        self.record("player_started", pid=os.getpid(), network_id=self.config.network_id)
+        alive = self.config.alive_file
+        try:
+            while time.monotonic() - start < self.config.max_lifetime_s:
+                if alive is not None and not alive.exists():
+                    self.record("player_stopping", reason=f"{alive} removed")
+                    break
+                try:
+                    await self.poll_once()
+                except Exception as exc:  # one failed poll must not end the player
+                    self.record("poll_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(self.config.poll_interval_s)
+            else:
+                self.record("player_stopping", reason="max_lifetime_s reached")
+        finally:
+            for port_id, task in list(self.guests.items()):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                await self._remove(port_id, reason="player stopping")
+            self.record("player_stopped")
+
+    async def _run(self, *argv: str, timeout_s: float = 30.0) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+        except (TimeoutError, asyncio.CancelledError):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            raise
+        return int(proc.returncode or 0), out.decode(errors="replace").strip()
+
+    async def _play(self, port: dict[str, Any], server: dict[str, Any]) -> None:
+        port_id, instance_id = port["id"], server["id"]
+        tap, netns = vif_name(port_id), guest_netns(port_id)
+        try:
+            async with self._sem:
+                started = time.monotonic()
+                await self._plug(tap, netns, port["mac_address"])
+                self.record("plugged", instance_id=instance_id, port_id=port_id, tap=tap,
+                            netns=netns, mac=port["mac_address"])
+                lease = await self._dhcp(port_id, netns)
+            self.record("dhcp", instance_id=instance_id, port_id=port_id, lease=lease,
+                        seconds=round(time.monotonic() - started, 3))
+            if lease is None:
+                return  # a real guest without an address cannot phone home either
+            await self._phone_home(server, lease)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.record("guest_failed", instance_id=instance_id, port_id=port_id,
+                        error=f"{type(exc).__name__}: {exc}")
+
+    async def _plug(self, tap: str, netns: str, mac: str) -> None:
+        for argv in (("ip", "netns", "add", netns),
+                     ("ip", "link", "add", tap, "type", "veth", "peer", "name", "eth0",
+                      "netns", netns),
+                     ("ip", "-n", netns, "link", "set", "eth0", "address", mac),
+                     ("ip", "-n", netns, "link", "set", "lo", "up"),
+                     ("ip", "-n", netns, "link", "set", "eth0", "up"),
+                     ("ip", "link", "set", tap, "up")):
+            rc, out = await self._run(*argv)
+            if rc != 0 and not (argv[2] == "add" and "exists" in out):
+                raise RuntimeError(f"{' '.join(argv)}: exit {rc}: {out}")
+
+    async def _dhcp(self, port_id: str, netns: str) -> dict[str, str] | None:
+        lease_file = self._lease_dir / f"{port_id}.leases"
+        pid_file = self._lease_dir / f"{port_id}.pid"
+        lease_file.unlink(missing_ok=True)
+        rc, out = await self._run(
+            "ip", "netns", "exec", netns, "dhclient", "-1", "-v", "-timeout",
+            str(self.config.dhcp_timeout_s), "-pf", str(pid_file), "-lf", str(lease_file),
+            "-sf", str(self._script), "eth0",
+            timeout_s=self.config.dhcp_timeout_s + 30.0)
+        # -1 with a lease: dhclient forks into the background to renew it; a guest
+        # needs no renewals here, so stop it (its pidfile names it).
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        lease = parse_lease(lease_file.read_text()) if lease_file.exists() else None
+        if lease is None:
+            self.record("dhcp_give_up", port_id=port_id, exit=rc, output=out[-500:])
+        return lease
+
+    async def _phone_home(self, server: dict[str, Any], lease: dict[str, str]) -> None:
+        instance_id = server["id"]
+        detail = (await self._get("compute", f"/servers/{instance_id}",
+                                  microversion=USER_DATA_MICROVERSION))["server"]
+        try:
+            config = parse_user_data(detail.get("OS-EXT-SRV-ATTR:user_data"))
+        except ValueError as exc:
+            self.record("phone_home_skipped", instance_id=instance_id, reason=str(exc))
+            return
+        if config is None:
+            self.record("phone_home_skipped", instance_id=instance_id,
+                        reason="no phone_home in user_data")
+            return
+        import aiohttp
+
+        hostname = str(detail.get("OS-EXT-SRV-ATTR:hostname") or detail.get("name"))
+        values = {"instance_id": instance_id, "hostname": hostname, "fqdn": hostname}
+        url, form = config.url_for(instance_id), config.form(values)
+        headers = {"User-Agent": "Cloud-Init/osbench-minicloud-guest",
+                   "Content-Type": "application/x-www-form-urlencoded"}
+        last = ""
+        async with aiohttp.ClientSession() as session:
+            for attempt in range(1, config.tries + 1):
+                try:
+                    async with session.post(url, data=urlencode(form), headers=headers,
+                                            timeout=aiohttp.ClientTimeout(total=30)) as reply:
+                        if reply.status < 400:
+                            self.record("phone_home", instance_id=instance_id, url=url,
+                                        status=reply.status, attempt=attempt,
+                                        address=lease["address"])
+                            return
+                        last = f"HTTP {reply.status}"
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                if attempt < config.tries:
+                    await asyncio.sleep(PHONE_HOME_WAIT_S)
+        self.record("phone_home_failed", instance_id=instance_id, url=url, error=last)
+
+    async def _remove(self, port_id: str, *, reason: str) -> None:
+        pid_file = self._lease_dir / f"{port_id}.pid"
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        netns = guest_netns(port_id)
+        # Deleting the namespace deletes eth0 and with it its veth peer, the tap.
+        await self._run("ip", "netns", "delete", netns)
+        await self._run("ip", "link", "delete", vif_name(port_id))
+        self.record("removed", port_id=port_id, netns=netns, reason=reason)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.minicloud --state-dir DIR --cloud NAME --network ID`."""
+    parser = argparse.ArgumentParser(prog="osbench-minicloud-guests")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--cloud", required=True)
+    parser.add_argument("--network", required=True)
+    parser.add_argument("--dhcp-timeout", type=int, default=60)
+    parser.add_argument("--max-lifetime", type=float, default=6 * 3600.0)
+    parser.add_argument("--alive-file", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    import openstack
+
+    conn = openstack.connect(cloud=args.cloud)
+    config = PlayerConfig(state_dir=args.state_dir, cloud=args.cloud, network_id=args.network,
+                          dhcp_timeout_s=args.dhcp_timeout, max_lifetime_s=args.max_lifetime,
+                          alive_file=args.alive_file)
+
+    async def play() -> None:
+        player = GuestPlayer(config, conn)
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            if task is not None:
+                loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await player.run()
+
+    asyncio.run(play())
+    return 0
+
