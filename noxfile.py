@@ -91,7 +91,7 @@ ROOTWRAP_DEMO = "scenarios/rootwrap-probe.yaml"
 
 @nox.session(python=PYTHON)
 def perf(session: nox.Session) -> None:
-    """Benchmarks of osbench itself (tests/perf, ~7 min on 2 cores): a 1000-connection
+    """Benchmarks of osbench itself (tests/perf, ~3.5 min on 2 cores): a 1000-connection
     phone-home burst against osbench and stdlib servers, Nova requests per poll cycle,
     simulated boots of 1000 and 10,000 instances, journal appends, a 4-run report, and
     as root the rootwrap probe and the netsweep overhead. Prints each one's headline
