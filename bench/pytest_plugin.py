@@ -194,7 +194,7 @@ class ScenarioFile(pytest.File):
         self.config.stash[_RUNS_KEY].append((self.scenario, self._result))
 
 
-class SlaFailed(Exception):
+class CaseFailed(Exception):
     """A case that missed its SLA, errored, or whose target could not be opened: its
     message is the whole report (no traceback)."""
 
@@ -216,7 +216,7 @@ class CaseItem(pytest.Item):
         try:
             result, outcome = file.outcome(self.case.case_id)
         except OsbenchError as exc:
-            raise SlaFailed(f"{file.scenario.name} could not run: {exc}") from exc
+            raise CaseFailed(f"{file.scenario.name} could not run: {exc}") from exc
         self.user_properties += [("osbench_run_id", result.run_id),
                                  ("osbench_results", str(result.path))]
         if result.status == "interrupted" or outcome is None:
@@ -228,7 +228,7 @@ class CaseItem(pytest.Item):
                                  *((f"sla: {v.criterion.text}", v.describe())
                                    for v in outcome.verdicts)]
         if outcome.status != "completed":
-            raise SlaFailed(f"case {self.case.case_id} of {file.scenario.name} errored: "
+            raise CaseFailed(f"case {self.case.case_id} of {file.scenario.name} errored: "
                             f"{outcome.error}\nresults: {result.path}")
         if not outcome.sla_passed:
             # The first line is what `-ra` and junitxml summaries show: the misses.
@@ -238,12 +238,12 @@ class CaseItem(pytest.Item):
                      f"case {self.case.case_id} of {file.scenario.name}, run {result.run_id}:"]
             lines += [f"  {v.describe()}" for v in outcome.verdicts]
             lines.append(f"results: {result.path}")
-            raise SlaFailed("\n".join(lines))
+            raise CaseFailed("\n".join(lines))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> Any:
         """SLA misses, user and target errors are findings, not bugs: their text only."""
-        if isinstance(excinfo.value, SlaFailed | OsbenchError):
+        if isinstance(excinfo.value, CaseFailed | OsbenchError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
