@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_sdk_warnings() -> None:
+def quiet_sdk_warnings() -> None:
     """openstacksdk warns about its own internals on every connect and proxy call;
     users can do nothing about them, and they bury osbench's own output."""
     try:
@@ -56,7 +56,7 @@ def _quiet_sdk_warnings() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_sdk_warnings()
+    quiet_sdk_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -136,14 +136,14 @@ class ScenarioFile(pytest.File):
     _error: BaseException | None = None
 
     def collect(self) -> Iterator[CaseItem]:
-        from bench.commands.run import _with_phone_home_url
+        from bench.commands.run import with_phone_home_url
         from bench.scenario import expand, load_scenario
 
         try:
             scenario = load_scenario(self._display_path())
             url = self.config.getoption("osbench_phone_home_url")
             if url:
-                scenario = _with_phone_home_url(scenario, url)
+                scenario = with_phone_home_url(scenario, url)
         except UserError as exc:  # ScenarioError says file:line key.path: problem (hint)
             raise self.CollectError(str(exc)) from None
         self.scenario = scenario
@@ -175,7 +175,7 @@ class ScenarioFile(pytest.File):
                                   None)
 
     def _run(self) -> None:
-        from bench.cli import _quiet_sdk_warnings
+        from bench.cli import quiet_sdk_warnings
         from bench.runner import Runner
 
         selected = {item.case.case_id for item in self.session.items
@@ -184,7 +184,7 @@ class ScenarioFile(pytest.File):
         runner.cases = [c for c in runner.cases if c.case_id in selected]
         try:
             with warnings.catch_warnings():
-                _quiet_sdk_warnings()
+                quiet_sdk_warnings()
                 self._result = asyncio.run(runner.run())
         except Exception as exc:
             # The target could not be opened (an OsbenchError: its text), or a bug

@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=run)
 
 
-def _with_phone_home_url(scenario: Scenario, url: str) -> Scenario:
+def with_phone_home_url(scenario: Scenario, url: str) -> Scenario:
     if not hasattr(scenario.params, "phone_home_url"):
         return scenario
     if not url.startswith(("http://", "https://")):
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     # does not surface after an hour of the first two.
     scenarios = [load_scenario(path) for path in args.scenarios]
     if args.phone_home_url:
-        scenarios = [_with_phone_home_url(s, args.phone_home_url) for s in scenarios]
+        scenarios = [with_phone_home_url(s, args.phone_home_url) for s in scenarios]
     options = RunOptions(
         results_dir=args.results,
         seed=args.seed,

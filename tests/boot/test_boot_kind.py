@@ -62,9 +62,9 @@ async def test_batches_and_ipv6_share(tmp_path: Path) -> None:
 
 
 async def test_phone_home_url_override_is_what_guests_get(tmp_path: Path) -> None:
-    from bench.commands.run import _with_phone_home_url
+    from bench.commands.run import with_phone_home_url
 
-    sc = _with_phone_home_url(scenario(3), "http://127.0.0.1:9/")
+    sc = with_phone_home_url(scenario(3), "http://127.0.0.1:9/")
     assert sc.params.phone_home_url == "http://127.0.0.1:9"
     # Guests POST to a port nobody listens on: nothing arrives, all are silent.
     sc = dataclasses.replace(sc, params=dataclasses.replace(
