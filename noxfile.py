@@ -29,9 +29,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over the package, tests and this file."""
+    """ruff over the package, tests, this file and the top-level conftest."""
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "bench", "tests", "noxfile.py")
+    session.run("ruff", "check", "bench", "tests", "noxfile.py", "conftest.py")
 
 
 @nox.session(python=PYTHON)
