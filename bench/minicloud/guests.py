@@ -39,6 +39,8 @@ from urllib.parse import urlencode
 
 import yaml
 
+from bench.minicloud import layout
+
 log = logging.getLogger("osbench.minicloud.guests")
 
 #: Nova's Linux bridge VIF: `tap` + the port id's first 11 characters (nova.network.model
@@ -68,6 +70,16 @@ def vif_name(port_id: str) -> str:
 def guest_netns(port_id: str) -> str:
     """The namespace that plays the guest of a port."""
     return GUEST_NETNS_PREFIX + port_id[:11]
+
+
+def vif_bridge(port: Mapping[str, Any], mapped_bridge: str) -> str:
+    """The bridge a port's tap goes into: the binding's `bridge_name` when Neutron names
+    one, else the bridge the agent's `bridge_mappings` gives the physical network
+    (Zed's binding names none for a mapped flat network; os-vif would then pick
+    `brq<network>`, a bridge the agent never connects to the provider network)."""
+    details = port.get("binding:vif_details") or {}
+    name = details.get("bridge_name") if isinstance(details, Mapping) else None
+    return str(name) if name else mapped_bridge
 
 
 @dataclass(frozen=True)
@@ -147,6 +159,17 @@ def dhclient_script(path: Path) -> Path:
     return path
 
 
+def dhclient_conf(path: Path, timeout_s: int) -> Path:
+    """dhclient's configuration: give up after `timeout_s` (Debian's dhclient has no
+    command-line timeout; a real guest's default is 60 s, cloud images' up to 300 s)."""
+    path.write_text(
+        "# osbench minicloud guest\n"
+        f"timeout {timeout_s};\n"
+        "retry 60;\n"
+        "request subnet-mask, broadcast-address, interface-mtu;\n")
+    return path
+
+
 def parse_lease(text: str) -> dict[str, str] | None:
     """The last lease in a dhclient lease file: fixed-address, server, times."""
     blocks = [b for b in text.split("lease {")[1:] if "}" in b]
@@ -174,6 +197,8 @@ class PlayerConfig:
     state_dir: Path
     cloud: str
     network_id: str
+    #: The provider network's bridge (the agent's bridge_mappings).
+    bridge: str = layout.PROVIDER_BRIDGE
     poll_interval_s: float = 2.0
     dhcp_timeout_s: int = 60
     max_guests: int = 250
@@ -194,6 +219,8 @@ class GuestPlayer:
         self._sem = asyncio.Semaphore(config.setup_concurrency)
         self._log = (config.state_dir / GUESTS_LOG).open("a", encoding="utf-8")
         self._script = dhclient_script(config.state_dir / "dhclient-script")
+        self._dhclient_conf = dhclient_conf(config.state_dir / "dhclient.conf",
+                                            config.dhcp_timeout_s)
         self._lease_dir = config.state_dir / "leases"
         self._lease_dir.mkdir(exist_ok=True)
 
@@ -279,9 +306,10 @@ class GuestPlayer:
         try:
             async with self._sem:
                 started = time.monotonic()
-                await self._plug(tap, netns, port["mac_address"])
+                bridge = vif_bridge(port, self.config.bridge)
+                await self._plug(tap, netns, port["mac_address"], bridge)
                 self.record("plugged", instance_id=instance_id, port_id=port_id, tap=tap,
-                            netns=netns, mac=port["mac_address"])
+                            netns=netns, mac=port["mac_address"], bridge=bridge)
                 lease = await self._dhcp(port_id, netns)
             self.record("dhcp", instance_id=instance_id, port_id=port_id, lease=lease,
                         seconds=round(time.monotonic() - started, 3))
@@ -294,13 +322,16 @@ class GuestPlayer:
             self.record("guest_failed", instance_id=instance_id, port_id=port_id,
                         error=f"{type(exc).__name__}: {exc}")
 
-    async def _plug(self, tap: str, netns: str, mac: str) -> None:
+    async def _plug(self, tap: str, netns: str, mac: str, bridge: str) -> None:
         for argv in (("ip", "netns", "add", netns),
                      ("ip", "link", "add", tap, "type", "veth", "peer", "name", "eth0",
                       "netns", netns),
                      ("ip", "-n", netns, "link", "set", "eth0", "address", mac),
                      ("ip", "-n", netns, "link", "set", "lo", "up"),
                      ("ip", "-n", netns, "link", "set", "eth0", "up"),
+                     # What Nova's Linux bridge VIF plug (os-vif, libvirt) does: the
+                     # agent leaves compute-owned taps to the hypervisor.
+                     ("ip", "link", "set", tap, "master", bridge),
                      ("ip", "link", "set", tap, "up")):
             rc, out = await self._run(*argv)
             if rc != 0 and not (argv[2] == "add" and "exists" in out):
@@ -311,8 +342,8 @@ class GuestPlayer:
         pid_file = self._lease_dir / f"{port_id}.pid"
         lease_file.unlink(missing_ok=True)
         rc, out = await self._run(
-            "ip", "netns", "exec", netns, "dhclient", "-1", "-v", "-timeout",
-            str(self.config.dhcp_timeout_s), "-pf", str(pid_file), "-lf", str(lease_file),
+            "ip", "netns", "exec", netns, "dhclient", "-1", "-v", "-cf",
+            str(self._dhclient_conf), "-pf", str(pid_file), "-lf", str(lease_file),
             "-sf", str(self._script), "eth0",
             timeout_s=self.config.dhcp_timeout_s + 30.0)
         # -1 with a lease: dhclient forks into the background to renew it; a guest
