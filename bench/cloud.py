@@ -332,6 +332,31 @@ def _describe_real(conn: Any, name: str) -> dict[str, Any]:
     }
 
 
+def _versions_real(conn: Any) -> dict[str, Any]:
+    """What the cloud says it runs, for the run's provenance: each API's version (and
+    its highest microversion) from the version documents, and the clouds.yaml entry's
+    `osbench_metadata` mapping when it has one (minicloud puts the Debian package
+    versions there)."""
+    apis: dict[str, str] = {}
+    for service in ("identity", "compute", "network", "image", "placement"):
+        try:
+            data = getattr(conn, service).get_endpoint_data()
+        except (openstack.exceptions.SDKException, ks_exceptions.ClientException,
+                AttributeError):
+            continue
+        if data is None or not data.api_version:
+            continue
+        text = ".".join(str(n) for n in data.api_version)
+        if data.max_microversion:
+            text += f" (max microversion {'.'.join(str(n) for n in data.max_microversion)})"
+        apis[service] = text
+    out: dict[str, Any] = {"api_versions": apis}
+    metadata = conn.config.config.get("osbench_metadata")
+    if isinstance(metadata, dict):
+        out["metadata"] = metadata
+    return out
+
+
 @asynccontextmanager
 async def open_cloud(spec: TargetSpec, seed: int) -> AsyncIterator[targets.Target]:
     """A real cloud when `spec.cloud` names one, else the embedded simulated cloud."""
@@ -345,7 +370,8 @@ async def open_cloud(spec: TargetSpec, seed: int) -> AsyncIterator[targets.Targe
         client = CloudClient(conn, clock=RealClock())
         try:
             yield CloudTarget(client, simulated=False,
-                              description=_describe_real(conn, spec.cloud))
+                              description={**_describe_real(conn, spec.cloud),
+                                           **await asyncio.to_thread(_versions_real, conn)})
         finally:
             await asyncio.to_thread(client.close)
         return

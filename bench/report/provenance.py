@@ -75,6 +75,25 @@ def _date(manifest: dict[str, Any]) -> str:
     return text
 
 
+def _cloud_versions(manifest: dict[str, Any]) -> str:
+    """A real cloud's API versions and, when its clouds.yaml entry gave them, the
+    software versions (e.g. minicloud's OpenStack packages); "" when not recorded."""
+    parts: list[str] = []
+    for target in manifest.get("targets") or []:
+        if not isinstance(target, dict):
+            continue
+        apis = target.get("api_versions") or {}
+        if apis:
+            parts.append("APIs: " + ", ".join(f"{k} {v}" for k, v in apis.items()))
+        for name, values in (target.get("metadata") or {}).items():
+            if isinstance(values, dict):
+                for group, versions in values.items():
+                    if isinstance(versions, dict):
+                        parts.append(f"{name} {group}: " + ", ".join(
+                            f"{k} {v}" for k, v in versions.items()))
+    return "; ".join(dict.fromkeys(parts))
+
+
 def sla_verdicts(run: Run) -> pd.DataFrame:
     """case, criterion, measured, verdict (PASS/FAIL) for every SLA row of the run."""
     sla = run.table("sla")
@@ -121,6 +140,9 @@ def provenance(run: Run, label: str) -> Provenance:
         ("cases", ", ".join(str(c.get("case_id")) for c in m.get("cases", [])
                             if isinstance(c, dict)) or "none recorded"),
     ]
+    versions = _cloud_versions(m)
+    if versions:
+        fields.append(("cloud versions", versions))
     if m.get("command"):
         fields.append(("command", " ".join(str(part) for part in m["command"])))
     if m.get("error"):
