@@ -190,6 +190,40 @@ def parse_lease(text: str) -> dict[str, str] | None:
     return out if "address" in out else None
 
 
+@dataclass(frozen=True)
+class PhoneHomeResult:
+    url: str
+    attempts: int
+    #: The HTTP status that ended it (< 400), None when every try failed.
+    status: int | None
+    error: str = ""
+
+
+async def post_phone_home(config: PhoneHome, instance_id: str, values: Mapping[str, str],
+                          *, wait_s: float = PHONE_HOME_WAIT_S) -> PhoneHomeResult:
+    """cloud-init's phone_home: a form POST of the requested fields, `tries` attempts
+    `wait_s` apart; a status >= 400 or a connection error is retried."""
+    import aiohttp
+
+    url, form = config.url_for(instance_id), config.form(values)
+    headers = {"User-Agent": "Cloud-Init/osbench-minicloud-guest",
+               "Content-Type": "application/x-www-form-urlencoded"}
+    last = ""
+    async with aiohttp.ClientSession() as session:
+        for attempt in range(1, config.tries + 1):
+            try:
+                async with session.post(url, data=urlencode(form), headers=headers,
+                                        timeout=aiohttp.ClientTimeout(total=30)) as reply:
+                    if reply.status < 400:
+                        return PhoneHomeResult(url=url, attempts=attempt, status=reply.status)
+                    last = f"HTTP {reply.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if attempt < config.tries:
+                await asyncio.sleep(wait_s)
+    return PhoneHomeResult(url=url, attempts=config.tries, status=None, error=last)
+
+
 @dataclass
 class PlayerConfig:
     """What the player plays, and its bounds."""
@@ -368,30 +402,16 @@ class GuestPlayer:
             self.record("phone_home_skipped", instance_id=instance_id,
                         reason="no phone_home in user_data")
             return
-        import aiohttp
-
         hostname = str(detail.get("OS-EXT-SRV-ATTR:hostname") or detail.get("name"))
         values = {"instance_id": instance_id, "hostname": hostname, "fqdn": hostname}
-        url, form = config.url_for(instance_id), config.form(values)
-        headers = {"User-Agent": "Cloud-Init/osbench-minicloud-guest",
-                   "Content-Type": "application/x-www-form-urlencoded"}
-        last = ""
-        async with aiohttp.ClientSession() as session:
-            for attempt in range(1, config.tries + 1):
-                try:
-                    async with session.post(url, data=urlencode(form), headers=headers,
-                                            timeout=aiohttp.ClientTimeout(total=30)) as reply:
-                        if reply.status < 400:
-                            self.record("phone_home", instance_id=instance_id, url=url,
-                                        status=reply.status, attempt=attempt,
-                                        address=lease["address"])
-                            return
-                        last = f"HTTP {reply.status}"
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    last = f"{type(exc).__name__}: {exc}"
-                if attempt < config.tries:
-                    await asyncio.sleep(PHONE_HOME_WAIT_S)
-        self.record("phone_home_failed", instance_id=instance_id, url=url, error=last)
+        result = await post_phone_home(config, instance_id, values)
+        if result.status is not None:
+            self.record("phone_home", instance_id=instance_id, url=result.url,
+                        status=result.status, attempt=result.attempts,
+                        address=lease["address"])
+        else:
+            self.record("phone_home_failed", instance_id=instance_id, url=result.url,
+                        attempts=result.attempts, error=result.error)
 
     async def _remove(self, port_id: str, *, reason: str) -> None:
         pid_file = self._lease_dir / f"{port_id}.pid"

@@ -354,6 +354,23 @@ def package_versions() -> dict[str, str | None]:
     return {name: installed_version(name) for name in layout.VERSION_PACKAGES}
 
 
+def upstream_version(debian_version: str | None) -> str | None:
+    """`2:26.2.2-1~deb12u5` -> `26.2.2`: without the epoch and the Debian revision."""
+    if not debian_version:
+        return None
+    version = debian_version.split(":", 1)[-1]
+    return version.rsplit("-", 1)[0] if "-" in version else version
+
+
+def cloud_metadata(packages: dict[str, str | None]) -> dict[str, Any]:
+    """What runs against minicloud record as its versions (see bench.cloud)."""
+    openstack = {name.removeprefix("python3-"): upstream_version(v)
+                 for name, v in packages.items() if name.startswith("python3-")}
+    return {"minicloud": {"openstack": openstack,
+                          "debian_packages": {k.replace("-", "_"): v
+                                              for k, v in packages.items()}}}
+
+
 def up(state_dir: Path, echo: Callable[[str], None] = print) -> Phases:
     """Install, configure and start minicloud; every phase is idempotent."""
     from bench.minicloud import resources
@@ -395,9 +412,9 @@ def up(state_dir: Path, echo: Callable[[str], None] = print) -> Phases:
     with phases.phase("guests"):
         start_player(state_dir, made["network_id"])
     with phases.phase("versions"):
-        versions = {"packages": package_versions(), "minicloud": True}
-        (state_dir / VERSIONS_FILE).write_text(json.dumps(versions, indent=1))
-        set_cloud_metadata({"minicloud": {"debian_packages": versions["packages"]}})
+        metadata = cloud_metadata(package_versions())
+        (state_dir / VERSIONS_FILE).write_text(json.dumps(metadata, indent=1))
+        set_cloud_metadata(metadata)
     return phases
 
 
