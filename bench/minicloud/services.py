@@ -29,6 +29,11 @@ PIDS_FILE = "pids.json"
 STOP_GRACE_S = 15.0
 
 
+#: Services started by this process, kept so that Popen never warns about a child
+#: it did not wait for (they are meant to outlive `up`); `stop` reaps its own.
+_STARTED_HERE: dict[int, subprocess.Popen[bytes]] = {}
+
+
 @dataclass(frozen=True)
 class Service:
     """One process minicloud starts."""
@@ -157,6 +162,7 @@ def spawn(name: str, argv: tuple[str, ...], *, log_dir: Path, book: PidBook,
                                 stderr=subprocess.STDOUT, start_new_session=True, env=full_env,
                                 user=user, group=user, extra_groups=[] if user else None,
                                 cwd="/")
+    _STARTED_HERE[proc.pid] = proc
     ticks = start_ticks(proc.pid)
     rec = Recorded(name=name, pid=proc.pid, start_ticks=ticks or 0, argv=argv)
     book.add(rec)
@@ -206,11 +212,15 @@ def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         if not any(Path(f"/proc/{p}").exists() and not _zombie(p) for p in tree):
-            return True
+            break
         time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(rec.pid, signal.SIGKILL)
-    _signal(tree, signal.SIGKILL)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(rec.pid, signal.SIGKILL)
+        _signal(tree, signal.SIGKILL)
+    own = _STARTED_HERE.pop(rec.pid, None)
+    if own is not None:
+        own.wait(timeout=grace_s)
     return True
 
 

@@ -1,0 +1,315 @@
+"""minicloud's pieces that run without OpenStack: configuration, names, user_data,
+phone-home against the real registration server, leases, the refusal of foreign
+configuration, PID bookkeeping with real processes, versions for provenance."""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.clock import RealClock
+from bench.kinds.boot import DEFAULT_USER_DATA
+from bench.minicloud import config, guests, layout, manage, services
+from bench.phonehome import Arrival, RegistrationServer
+from bench.report.provenance import _cloud_versions
+
+SECRETS = config.Secrets.generate()
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+# -- names -------------------------------------------------------------------
+
+def test_vif_name_is_novas_tap_plus_11_characters_of_the_port_id() -> None:
+    port = "28aea639-b6fd-448b-b849-6aef754f1799"
+    assert guests.vif_name(port) == "tap28aea639-b6"
+    assert len(guests.vif_name(port)) == 14  # nova.network.model.NIC_NAME_LEN
+    assert guests.guest_netns(port) == "osbmc-g-28aea639-b6"
+    with pytest.raises(ValueError):
+        guests.vif_name("")
+
+
+def test_vif_bridge_prefers_the_binding_then_the_mapped_bridge() -> None:
+    assert guests.vif_bridge({"binding:vif_details": {"bridge_name": "brqX"}}, "osbmc-br") == (
+        "brqX")
+    assert guests.vif_bridge({"binding:vif_details": {"connectivity": "l2"}},
+                             "osbmc-br") == "osbmc-br"
+
+
+# -- user_data ---------------------------------------------------------------
+
+def test_parse_user_data_reads_what_osbench_sends() -> None:
+    text = DEFAULT_USER_DATA.format(phone_home_url="http://127.0.0.1:8000/tok/$INSTANCE_ID/")
+    ph = guests.parse_user_data(b64(text))
+    assert ph is not None
+    assert ph.post == ("instance_id", "hostname", "fqdn")
+    assert ph.tries == 10
+    assert ph.url_for("abc") == "http://127.0.0.1:8000/tok/abc/"
+    assert ph.form({"instance_id": "abc", "hostname": "h"}) == {
+        "instance_id": "abc", "hostname": "h", "fqdn": "N/A"}
+
+
+def test_parse_user_data_all_fields_and_braced_instance_id() -> None:
+    ph = guests.parse_user_data(b64("#cloud-config\nphone_home:\n  url: http://x/${INSTANCE_ID}\n"
+                                    "  post: all\n  tries: 2\n"))
+    assert ph is not None and ph.post == guests.PHONE_HOME_FIELDS and ph.tries == 2
+    assert ph.url_for("i-1") == "http://x/i-1"
+
+
+@pytest.mark.parametrize("text", ["#!/bin/sh\necho hi\n", "#cloud-config\npackages: [curl]\n"])
+def test_user_data_without_phone_home_is_none(text: str) -> None:
+    assert guests.parse_user_data(b64(text)) is None
+    assert guests.parse_user_data(None) is None
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ("not base64!", "base64"),
+    (b64("#cloud-config\nphone_home: {post: all}\n"), "url"),
+    (b64("#cloud-config\nphone_home: {url: 'http://x/', post: [hostname, password]}\n"),
+     "unknown fields"),
+    (b64("#cloud-config\nphone_home: {url: 'http://x/', tries: 0}\n"), "tries"),
+])
+def test_malformed_phone_home_is_a_clear_error(payload: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        guests.parse_user_data(payload)
+
+
+async def test_phone_home_post_is_recorded_by_the_registration_server() -> None:
+    seen: list[Arrival] = []
+    async with RegistrationServer(clock=RealClock(), on_arrival=seen.append,
+                                  host="127.0.0.1", port=0) as srv:
+        srv.expect(["inst-1"])
+        user_data = DEFAULT_USER_DATA.format(phone_home_url=srv.url_template("127.0.0.1"))
+        ph = guests.parse_user_data(b64(user_data))
+        assert ph is not None
+        result = await guests.post_phone_home(ph, "inst-1", {"instance_id": "inst-1",
+                                                             "hostname": "vm-1",
+                                                             "fqdn": "vm-1"})
+    assert result.status == 200 and result.attempts == 1
+    assert [a.instance_id for a in seen] == ["inst-1"]
+    assert seen[0].known and seen[0].hostname == "vm-1"
+    assert dict(seen[0].fields) == {"instance_id": "inst-1", "hostname": "vm-1", "fqdn": "vm-1"}
+
+
+async def test_phone_home_retries_then_gives_up() -> None:
+    seen: list[Arrival] = []
+    async with RegistrationServer(clock=RealClock(), on_arrival=seen.append,
+                                  host="127.0.0.1", port=0) as srv:
+        wrong = srv.url_template("127.0.0.1").replace(srv.token, "wrong-token")
+        ph = guests.PhoneHome(url=wrong, post=("hostname",), tries=3)
+        result = await guests.post_phone_home(ph, "inst-1", {}, wait_s=0.01)
+    assert result.status is None and result.attempts == 3 and result.error == "HTTP 403"
+    assert seen == []
+
+
+# -- DHCP --------------------------------------------------------------------
+
+LEASES = """\
+lease {
+  interface "eth0";
+  fixed-address 10.254.0.150;
+  option subnet-mask 255.255.255.0;
+  option dhcp-lease-time 86400;
+  option dhcp-server-identifier 10.254.0.10;
+  renew 2 2026/11/24 17:37:45;
+  expire 3 2026/11/25 06:18:44;
+}
+"""
+
+
+def test_parse_lease_reads_dhclients_lease_file() -> None:
+    lease = guests.parse_lease(LEASES)
+    assert lease == {"address": "10.254.0.150", "server": "10.254.0.10",
+                     "renew": "2 2026/11/24 17:37:45", "expire": "3 2026/11/25 06:18:44"}
+    assert guests.parse_lease("") is None
+    assert guests.parse_lease("lease {\n  interface \"eth0\";\n}\n") is None
+
+
+def test_dhclient_files(tmp_path: Path) -> None:
+    conf = guests.dhclient_conf(tmp_path / "c", 42).read_text()
+    assert "timeout 42;" in conf
+    script = guests.dhclient_script(tmp_path / "s")
+    assert os.access(script, os.X_OK)
+    assert "resolv.conf" not in script.read_text().split("\n", 3)[-1]
+
+
+# -- configuration -----------------------------------------------------------
+
+def _ini(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read_string(text)
+    return parser
+
+
+def test_every_listener_is_loopback_only() -> None:
+    files = config.render(SECRETS)
+    for path, text in files.items():
+        assert "0.0.0.0" not in text and "[::]" not in text, path
+        if path.name == "minicloud-uwsgi.ini":
+            uwsgi = _ini(text)["uwsgi"]
+            assert uwsgi["http-socket"].startswith("127.0.0.1:"), path
+            assert uwsgi["add-header"] == "Connection: close", path
+    assert _ini(files[Path("/etc/glance/glance-api.conf")])["DEFAULT"]["bind_host"] == "127.0.0.1"
+    rabbit = files[Path("/etc/rabbitmq/rabbitmq-env.conf")]
+    assert "NODE_IP_ADDRESS=127.0.0.1" in rabbit and "ERL_EPMD_ADDRESS=127.0.0.1" in rabbit
+
+
+def test_the_trial_runs_pitfalls_are_configured() -> None:
+    files = config.render(SECRETS)
+    neutron = _ini(files[Path("/etc/neutron/neutron.conf")])
+    assert neutron["experimental"]["linuxbridge"] == "true"
+    assert neutron["quotas"]["quota_port"] == "-1"
+    assert "neutron-rootwrap-daemon" in neutron["agent"]["root_helper_daemon"]
+    assert _ini(files[Path("/etc/neutron/minicloud-uwsgi.ini")])["uwsgi"]["threads"] == "1"
+    ml2 = _ini(files[Path("/etc/neutron/plugins/ml2/ml2_conf.ini")])
+    assert ml2["ml2"]["type_drivers"] == "flat"  # VXLAN would listen on every interface
+    agent = _ini(files[Path("/etc/neutron/plugins/ml2/linuxbridge_agent.ini")])
+    assert agent["vxlan"]["enable_vxlan"] == "false"
+    assert agent["linux_bridge"]["bridge_mappings"] == "provider:osbmc-br"
+    nova = _ini(files[Path("/etc/nova/nova.conf")])
+    assert nova["DEFAULT"]["compute_driver"] == "fake.FakeDriver"
+    assert nova["quota"]["instances"] == "-1"
+    assert SECRETS.db_nova in nova["database"]["connection"]
+
+
+def test_sql_setup_is_idempotent_and_names_every_database() -> None:
+    sql = config.sql_setup(SECRETS)
+    for name in ("keystone", "placement", "glance", "nova", "nova_api", "nova_cell0", "neutron"):
+        assert f"CREATE DATABASE IF NOT EXISTS {name};" in sql
+    assert "CREATE USER IF NOT EXISTS" in sql and "DROP" not in sql
+
+
+def test_secrets_round_trip() -> None:
+    assert config.Secrets.from_json(SECRETS.to_json()) == SECRETS
+    assert config.Secrets.generate() != SECRETS
+
+
+def test_clouds_yaml_entry_keeps_other_clouds_and_refuses_a_foreign_minicloud(
+        tmp_path: Path) -> None:
+    path = tmp_path / "clouds.yaml"
+    path.write_text(yaml.safe_dump({"clouds": {"prod": {"auth": {"auth_url": "https://x"}}}}))
+    manage.write_clouds_yaml(SECRETS, path)
+    manage.set_cloud_metadata({"minicloud": {"openstack": {"nova": "26.2.2"}}}, path)
+    manage.write_clouds_yaml(SECRETS, path)  # idempotent; metadata kept
+    data = yaml.safe_load(path.read_text())
+    assert data["clouds"]["prod"] == {"auth": {"auth_url": "https://x"}}
+    entry = data["clouds"]["minicloud"]
+    assert entry["auth"]["auth_url"] == "http://127.0.0.1:5000/v3"
+    assert entry["osbench_metadata"]["minicloud"]["openstack"]["nova"] == "26.2.2"
+    path.write_text(yaml.safe_dump({"clouds": {"minicloud": {"auth": {"auth_url": "https://y"}}}}))
+    with pytest.raises(manage.MinicloudError, match="did not write"):
+        manage.write_clouds_yaml(SECRETS, path)
+
+
+# -- refusing foreign configuration ------------------------------------------
+
+def test_foreign_configuration_is_refused_unless_marked(tmp_path: Path) -> None:
+    (tmp_path / "nova").mkdir()
+    (tmp_path / "nova/nova.conf").write_text("[DEFAULT]\n")
+    (tmp_path / "neutron").mkdir()
+    (tmp_path / "neutron/neutron.conf.dpkg-new").write_text("")  # unpacked, not configured
+    assert manage.foreign_configs(tmp_path) == [tmp_path / "nova"]
+    if os.geteuid() == 0:
+        with pytest.raises(manage.MinicloudError, match=r"refusing .*nova"):
+            manage.preflight(tmp_path)
+    manage.claim_configs(tmp_path)
+    assert manage.foreign_configs(tmp_path) == []
+    for name in layout.CONFIG_DIRS:
+        assert (tmp_path / name / layout.MARKER_NAME).exists()
+
+
+def test_up_needs_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(manage.MinicloudError, match="needs root"):
+        manage.preflight(tmp_path)
+
+
+# -- PID bookkeeping ---------------------------------------------------------
+
+def test_pid_book_round_trip_and_corruption(tmp_path: Path) -> None:
+    book = services.PidBook(tmp_path)
+    assert book.load() == {}
+    rec = services.Recorded("x", 123, 456, ("sleep", "1"))
+    book.add(rec)
+    assert book.load() == {"x": rec}
+    book.remove("x")
+    assert book.load() == {}
+    book.path.write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt"):
+        book.load()
+
+
+def test_spawn_and_stop_a_process_tree(tmp_path: Path) -> None:
+    book = services.PidBook(tmp_path)
+    # A parent with a child that would outlive a plain kill of the parent.
+    rec = services.spawn("tree", ("/bin/sh", "-c", "sleep 300 & sleep 300; wait"),
+                         log_dir=tmp_path / "logs", book=book)
+    deadline = time.monotonic() + 10
+    while not services.descendants(rec.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = services.descendants(rec.pid)
+    assert len(children) == 2 and services.is_running(book.load()["tree"])
+    assert services.stop(rec, grace_s=5)
+    time.sleep(0.2)
+    assert not services.is_running(rec)
+    assert all(services._zombie(p) or not Path(f"/proc/{p}").exists() for p in children)
+    assert not services.stop(rec)  # already gone
+
+
+def test_a_reused_pid_is_not_ours() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        ticks = services.start_ticks(proc.pid)
+        assert ticks is not None
+        assert services.is_running(services.Recorded("p", proc.pid, ticks, ()))
+        other = services.Recorded("p", proc.pid, ticks + 1, ())
+        assert not services.is_running(other)
+        assert not services.stop(other)  # never signals a process it did not start
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# -- versions ----------------------------------------------------------------
+
+def test_versions_for_provenance() -> None:
+    assert manage.upstream_version("2:26.2.2-1~deb12u5") == "26.2.2"
+    assert manage.upstream_version("8.0.0-2") == "8.0.0"
+    assert manage.upstream_version("1.0") == "1.0"
+    assert manage.upstream_version(None) is None
+    meta = manage.cloud_metadata({"python3-nova": "2:26.2.2-1~deb12u5",
+                                  "mariadb-server": "1:10.11.19-0+deb12u1"})
+    assert meta["minicloud"]["openstack"] == {"nova": "26.2.2"}
+    assert meta["minicloud"]["debian_packages"]["mariadb_server"] == "1:10.11.19-0+deb12u1"
+    manifest = {"targets": [{"type": "cloud", "simulated": False,
+                             "api_versions": {"compute": "2.1 (max microversion 2.93)"},
+                             "metadata": meta}]}
+    text = _cloud_versions(manifest)
+    assert "compute 2.1 (max microversion 2.93)" in text
+    assert "minicloud openstack: nova 26.2.2" in text
+    assert _cloud_versions({"targets": [{"type": "simulated-cloud"}]}) == ""
+
+
+def test_packages_are_pinned() -> None:
+    assert all(version for version in layout.PACKAGES.values())
+    assert "nova-compute-ironic" in layout.PACKAGES and "isc-dhcp-client" in layout.PACKAGES
+
+
+def test_phase_timings_are_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    phases = manage.Phases()
+    with phases.phase("one"):
+        pass
+    assert "one" in phases.seconds
+    assert phases.lines()[-1].split()[0] == "total"
+    assert "minicloud: one" in capsys.readouterr().out
