@@ -235,6 +235,9 @@ class PlayerConfig:
     bridge: str = layout.PROVIDER_BRIDGE
     poll_interval_s: float = 2.0
     dhcp_timeout_s: int = 60
+    #: Nova's vif_plugging_timeout: how long a guest waits for its port to go ACTIVE.
+    vif_timeout_s: float = 300.0
+    vif_poll_s: float = 1.0
     max_guests: int = 250
     setup_concurrency: int = 8
     max_lifetime_s: float = 6 * 3600.0
@@ -344,6 +347,8 @@ class GuestPlayer:
                 await self._plug(tap, netns, port["mac_address"], bridge)
                 self.record("plugged", instance_id=instance_id, port_id=port_id, tap=tap,
                             netns=netns, mac=port["mac_address"], bridge=bridge)
+            await self._wait_vif_plugged(instance_id, port_id, started)
+            async with self._sem:
                 lease = await self._dhcp(port_id, netns)
             self.record("dhcp", instance_id=instance_id, port_id=port_id, lease=lease,
                         seconds=round(time.monotonic() - started, 3))
@@ -355,6 +360,21 @@ class GuestPlayer:
         except Exception as exc:
             self.record("guest_failed", instance_id=instance_id, port_id=port_id,
                         error=f"{type(exc).__name__}: {exc}")
+
+    async def _wait_vif_plugged(self, instance_id: str, port_id: str, started: float) -> None:
+        """Boot the guest only once Neutron reports its port ACTIVE, as Nova's libvirt
+        driver resumes a guest only on network-vif-plugged; after `vif_timeout_s` boot
+        anyway, as Nova does with `vif_plugging_is_fatal = False`."""
+        deadline = time.monotonic() + self.config.vif_timeout_s
+        while time.monotonic() < deadline:
+            port = (await self._get("network", f"/ports/{port_id}"))["port"]
+            if port.get("status") == "ACTIVE":
+                self.record("port_active", instance_id=instance_id, port_id=port_id,
+                            seconds=round(time.monotonic() - started, 3))
+                return
+            await asyncio.sleep(self.config.vif_poll_s)
+        self.record("vif_timeout", instance_id=instance_id, port_id=port_id,
+                    seconds=round(time.monotonic() - started, 3))
 
     async def _plug(self, tap: str, netns: str, mac: str, bridge: str) -> None:
         for argv in (("ip", "netns", "add", netns),

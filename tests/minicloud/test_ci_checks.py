@@ -1,0 +1,186 @@
+"""The checks `nox -s minicloud` runs against a real minicloud (CI's proof).
+
+They need runs the session made, so they skip unless it names them:
+- `OSBENCH_MINICLOUD_BOOT_RUN` / `OSBENCH_MINICLOUD_ROOTWRAP_RUN`: the run
+  directories; the `live` checks run while minicloud is still up;
+- `OSBENCH_MINICLOUD_DOWN=1`: the `after_down` checks, after `osbench minicloud down`.
+Once named, nothing here skips: every check asserts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from bench import results
+from bench.minicloud import layout, manage, services
+
+BOOT_RUN = os.environ.get("OSBENCH_MINICLOUD_BOOT_RUN")
+ROOTWRAP_RUN = os.environ.get("OSBENCH_MINICLOUD_ROOTWRAP_RUN")
+AFTER_DOWN = os.environ.get("OSBENCH_MINICLOUD_DOWN") == "1"
+STATE_DIR = layout.default_state_dir()
+
+live = pytest.mark.skipif(not BOOT_RUN, reason="needs a boot run on minicloud: run by "
+                          "`nox -s minicloud` (OSBENCH_MINICLOUD_BOOT_RUN)")
+after_down = pytest.mark.skipif(not AFTER_DOWN, reason="needs `osbench minicloud down` just "
+                                "before: run by `nox -s minicloud` (OSBENCH_MINICLOUD_DOWN=1)")
+#: Users minicloud's services run as; after `down` none of them may own a process.
+SERVICE_USERS = ("keystone", "placement", "glance", "nova", "neutron", "rabbitmq", "mysql")
+
+
+def _boot() -> results.Run:
+    assert BOOT_RUN
+    return results.load(Path(BOOT_RUN))
+
+
+def _guest_events() -> dict[str, list[dict[str, Any]]]:
+    by_instance: dict[str, list[dict[str, Any]]] = {}
+    for row in manage.guest_log(STATE_DIR):
+        if "instance_id" in row:
+            by_instance.setdefault(row["instance_id"], []).append(row)
+    return by_instance
+
+
+@live
+def test_every_instance_active_and_phoned_home() -> None:
+    run = _boot()
+    instances = run.tables["instances"]
+    assert len(instances) == 20
+    assert (instances["outcome"] == "ok").all(), instances["outcome"].value_counts().to_dict()
+    assert instances["time_to_active_s"].notna().all()
+    assert instances["time_to_phone_home_s"].notna().all()
+
+
+@live
+def test_every_port_went_active_for_real() -> None:
+    instances = _boot().tables["instances"]
+    assert instances["time_to_port_active_s"].notna().all(), "a port never seen ACTIVE"
+
+
+@live
+def test_every_guest_got_a_real_lease_before_phoning_home() -> None:
+    instances = _boot().tables["instances"]
+    events = _guest_events()
+    for instance_id in instances["instance_id"]:
+        rows = events.get(instance_id, [])
+        kinds = [r["event"] for r in rows]
+        assert "plugged" in kinds, f"{instance_id}: no tap/namespace: {kinds}"
+        assert "port_active" in kinds, f"{instance_id}: port never ACTIVE: {kinds}"
+        leases = [r["lease"] for r in rows if r["event"] == "dhcp" and r.get("lease")]
+        assert leases, f"{instance_id}: no DHCP lease: {rows}"
+        assert leases[0]["address"].startswith("10.254.0."), leases[0]
+        assert leases[0]["server"].startswith("10.254.0."), leases[0]  # the DHCP agent's dnsmasq
+        assert kinds.index("phone_home") > kinds.index("dhcp"), kinds
+
+
+@live
+def test_real_provenance_with_openstack_versions() -> None:
+    manifest = _boot().manifest
+    targets = manifest["targets"]
+    assert targets and all(t["simulated"] is False and t["type"] == "cloud" for t in targets)
+    assert manifest["clock"] == "real"
+    target = targets[0]
+    assert target["cloud"] == "minicloud"
+    assert "max microversion 2.93" in target["api_versions"]["compute"]
+    assert target["metadata"]["minicloud"]["openstack"]["nova"] == "26.2.2"
+    assert target["metadata"]["minicloud"]["openstack"]["neutron"] == "21.0.0"
+
+
+@live
+def test_report_shows_real_provenance() -> None:
+    report = Path(os.environ.get("OSBENCH_MINICLOUD_REPORT", "reports/minicloud")) / "report.md"
+    text = report.read_text()
+    assert "REAL cloud minicloud" in text
+    assert "SIMULATED" not in text
+    assert "nova 26.2.2" in text
+
+
+@live
+def test_zero_servers_and_ports_left() -> None:
+    cleanup = _boot().tables["cleanup"]
+    assert len(cleanup) == 1
+    row = cleanup.iloc[0]
+    assert not row["kept"] and row["deleted"] == 20
+    assert row["leftover_servers"] == 0 and row["leftover_ports"] == 0
+    import openstack
+
+    conn = openstack.connect(cloud=layout.CLOUD_NAME)
+    try:
+        servers = list(conn.compute.servers(all_projects=True))
+        ports = [p for p in conn.network.ports()
+                 if str(p.device_owner).startswith("compute:")]
+    finally:
+        conn.close()
+    assert servers == [] and ports == []
+
+
+@live
+def test_create_was_sent_once_and_retries_are_journaled() -> None:
+    run = _boot()
+    creates = run.tables["creates"]
+    assert len(creates) == 1 and (creates["outcome"] == "accepted").all()
+    retries = run.tables.get("api_retries", pd.DataFrame(columns=["method"]))
+    assert set(retries["method"]) <= {"GET", "DELETE"}  # never a POST
+
+
+@live
+def test_rootwrap_probe_ran_in_the_dhcp_agents_namespace() -> None:
+    assert ROOTWRAP_RUN, "OSBENCH_MINICLOUD_ROOTWRAP_RUN not set"
+    run = results.load(Path(ROOTWRAP_RUN))
+    network_id = json.loads((STATE_DIR / manage.RESOURCES_FILE).read_text())["network_id"]
+    namespaces = run.tables["namespaces"]
+    assert list(namespaces["name"]) == [f"qdhcp-{network_id}"]
+    assert not namespaces["created"].any()  # the agent's own namespace, not a fresh one
+    modes = run.tables["modes"].set_index("mode")
+    assert set(modes.index) == {"direct", "rootwrap", "daemon"}
+    assert (modes["n"] > 0).all() and (modes["p50_ms"] > 0).all()
+    params = run.manifest["scenario"]["params"]
+    assert params["wrapper"] == "/usr/bin/neutron-rootwrap"
+    assert params["daemon_wrapper"] == "/usr/bin/neutron-rootwrap-daemon"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@after_down
+def test_down_leaves_no_process_it_started() -> None:
+    assert services.PidBook(STATE_DIR).load() == {}
+    owners = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            uid = entry.stat().st_uid
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        owners[int(entry.name)] = (uid, cmd)
+    import pwd
+
+    users = {pwd.getpwnam(u).pw_uid: u for u in SERVICE_USERS}
+    left = {pid: (users[uid], cmd) for pid, (uid, cmd) in owners.items() if uid in users}
+    assert left == {}, f"processes of minicloud's service users remain: {left}"
+    ours = {pid: cmd for pid, (_, cmd) in owners.items()
+            if ("dnsmasq" in cmd and "/var/lib/neutron/dhcp" in cmd)
+            or ("dhclient" in cmd and str(STATE_DIR) in cmd)
+            or "bench.minicloud" in cmd or "neutron-rootwrap-daemon" in cmd}
+    assert ours == {}, f"processes minicloud started remain: {ours}"
+    for name, port in layout.PORTS.items():
+        assert not _listening(port), f"{name} still listens on 127.0.0.1:{port}"
+
+
+@after_down
+def test_down_removes_guests_bridge_and_namespaces() -> None:
+    namespaces = manage._netns_list()
+    assert [ns for ns in namespaces if ns.startswith(("osbmc-", "qdhcp-"))] == []
+    links = manage._links()
+    assert [link for link in links if link.startswith(("osbmc-", "tap", "brq"))] == []
