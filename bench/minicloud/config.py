@@ -278,6 +278,9 @@ def sql_setup(s: Secrets) -> str:
                      f"IDENTIFIED BY '{password}';")
         lines.append(f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' "
                      f"IDENTIFIED BY '{password}';")
+        # A new state directory means new passwords: existing users take them.
+        lines.append(f"ALTER USER '{user}'@'localhost' IDENTIFIED BY '{password}';")
+        lines.append(f"ALTER USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';")
         for name in names:
             lines.append(f"CREATE DATABASE IF NOT EXISTS {name};")
             lines.append(f"GRANT ALL PRIVILEGES ON {name}.* TO '{user}'@'localhost';")
