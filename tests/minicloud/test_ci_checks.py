@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 from bench import results
 from bench.minicloud import layout, manage, services
+from bench.minicloud.guests import GUEST_NETNS_PREFIX
 
 BOOT_RUN = os.environ.get("OSBENCH_MINICLOUD_BOOT_RUN")
 ROOTWRAP_RUN = os.environ.get("OSBENCH_MINICLOUD_ROOTWRAP_RUN")
@@ -118,6 +120,20 @@ def test_zero_servers_and_ports_left() -> None:
     finally:
         conn.close()
     assert servers == [] and ports == []
+
+
+@live
+def test_guests_are_removed_with_their_instances() -> None:
+    deadline = time.monotonic() + 60  # the player polls every 2 s
+    while time.monotonic() < deadline:
+        guests = [ns for ns in manage._netns_list() if ns.startswith(GUEST_NETNS_PREFIX)]
+        if not guests:
+            break
+        time.sleep(1)
+    assert guests == [], "guest namespaces outlived their instances"
+    removed = {r["port_id"] for r in manage.guest_log(STATE_DIR) if r["event"] == "removed"}
+    plugged = {r["port_id"] for r in manage.guest_log(STATE_DIR) if r["event"] == "plugged"}
+    assert plugged <= removed
 
 
 @live
