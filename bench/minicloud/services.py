@@ -201,23 +201,47 @@ def _signal(pids: Iterable[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
 def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
-    """Stop a recorded process, its group and its descendants. False if it was gone."""
+    """Stop a recorded process, its group and its descendants, and wait until every one
+    of them has exited (SIGKILL after `grace_s`). False if it was already gone."""
     if not is_running(rec):
         return False
-    tree = [rec.pid, *descendants(rec.pid)]
+    tree = set(descendants(rec.pid))
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(rec.pid, signal.SIGTERM)
-    _signal(tree, signal.SIGTERM)
+    _signal([rec.pid, *tree], signal.SIGTERM)
+
+    def alive() -> list[int]:
+        # Its group (uwsgi workers, Erlang's helpers) and what it spawned elsewhere
+        # (sudo's use_pty sessions), re-read each time: shutdown may spawn more.
+        members = set(group_members(rec.pid)) | {rec.pid} | tree
+        return [p for p in members if Path(f"/proc/{p}").exists() and not _zombie(p)]
+
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not any(Path(f"/proc/{p}").exists() and not _zombie(p) for p in tree):
-            break
+    while alive() and time.monotonic() < deadline:
         time.sleep(0.2)
-    else:
+    if alive():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(rec.pid, signal.SIGKILL)
-        _signal(tree, signal.SIGKILL)
+        _signal(alive(), signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
     own = _STARTED_HERE.pop(rec.pid, None)
     if own is not None:
         own.wait(timeout=grace_s)
