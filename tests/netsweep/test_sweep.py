@@ -134,11 +134,50 @@ def test_sigint_mid_sweep_restores(sweep_lab: LabConfig, tmp_path: Path) -> None
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert read_channels(sweep_lab) == original
+    # Ctrl-C stops the load too: no stream client outlives the run (they ran over SSH,
+    # where dropping the channel alone would leave them running until their -t ended).
+    assert _stream_clients() == [], "iperf3 clients still running after the run ended"
+
+
+def _wait_until_every_stream_runs(config: LabConfig, tmp_path: Path) -> None:
+    """An iperf3 server whose client was cut off mid-handshake (the SIGINT test) can
+    answer "busy" for a while; this test is about a dead target, not that."""
+    deadline = time.monotonic() + 60
+    for attempt in range(1, 31):
+        result = asyncio.run(Runner(scenario(queues="[4]", runs=1),
+                                    options(config, tmp_path / f"settle-{attempt}")).run())
+        streams = results.load(result.path).table("streams")
+        if streams["ok"].all() or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert streams["ok"].all(), streams[["target", "error"]].to_dict("records")
+
+
+def _stream_clients() -> list[str]:
+    """Command lines of running iperf3 clients on this machine (the lab's hosts are
+    namespaces of it), ignoring ones that are exiting by themselves within 2 s."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        clients = [p.read_text().replace("\0", " ").strip()
+                   for p in Path("/proc").glob("[0-9]*/cmdline")
+                   if _is_iperf3_client(p)]
+        if not clients or time.monotonic() > deadline:
+            return clients
+        time.sleep(0.1)
+
+
+def _is_iperf3_client(cmdline: Path) -> bool:
+    try:
+        argv = cmdline.read_bytes().split(b"\0")
+    except OSError:  # the process exited while we looked
+        return False
+    return bool(argv) and argv[0].endswith(b"iperf3") and b"-c" in argv
 
 
 def test_a_killed_target_fails_its_streams_and_restores(sweep_lab: LabConfig,
                                                         tmp_path: Path) -> None:
     # Last in this module: it stops target1's iperf3 servers for good.
+    _wait_until_every_stream_runs(sweep_lab, tmp_path)
     original = read_channels(sweep_lab)
     # By pidfile: `ip netns exec ... pkill` would reach every namespace's iperf3.
     for pidfile in (sweep_lab.state_dir / "hosts" / "target1").glob("iperf3-*.pid"):
@@ -148,7 +187,7 @@ def test_a_killed_target_fails_its_streams_and_restores(sweep_lab: LabConfig,
     run = results.load(result.path)
     streams = run.table("streams")
     failed = streams[~streams["ok"]]
-    assert set(failed["target"]) == {"target1"}
+    assert set(failed["target"]) == {"target1"}, failed[["target", "error"]].to_dict("records")
     assert failed["error"].str.contains("unable to connect").all()
     assert run.table("runs")["sum_gbps"].isna().all()  # a partial sum is not a figure
     assert result.cases[0].metrics["runs_failed"] == 1
