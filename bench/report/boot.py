@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,22 +87,30 @@ def _count_pct(count: int, requested: int) -> str:
     return f"{count} ({100.0 * count / requested:.1f}%)"
 
 
+def outcome_counts(runs: Sequence[Run]) -> list[tuple[Series, int, Counter[str]]]:
+    """Per series: requested instances and the count of each outcome, from the
+    `instances` table (one outcome per instance)."""
+    out = []
+    for s in boot_series(runs):
+        instances = case_rows(s.run.table("instances"), s.case)
+        counts: Counter[str] = (Counter(instances["outcome"].astype(str))
+                                if "outcome" in instances.columns else Counter())
+        out.append((s, _requested(s, instances), counts))
+    return out
+
+
 def outcome_table(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per run and case: requested, then each outcome as "count (pct%)".
 
-    Counts come from the `instances` table, one outcome per instance; a case that
-    never started (killed run) has status "incomplete" or "not run" and zeros.
+    A case that never started (killed run) has status "incomplete" or "not run"
+    and zeros.
     """
     rows = []
-    for s in boot_series(runs):
-        instances = case_rows(s.run.table("instances"), s.case)
-        requested = _requested(s, instances)
-        counts = (instances["outcome"].astype(str).value_counts()
-                  if "outcome" in instances.columns else pd.Series(dtype=int))
+    for s, requested, counts in outcome_counts(runs):
         row: dict[str, object] = {"run": s.run_label, "case": s.case, "status": _case_status(s),
                                   "requested": requested}
         for outcome in OUTCOMES:
-            row[outcome] = _count_pct(int(counts.get(outcome, 0)), requested)
+            row[outcome] = _count_pct(counts[outcome], requested)
         rows.append(row)
     return pd.DataFrame(rows, columns=["run", "case", "status", "requested", *OUTCOMES])
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from bench.report import boot, comparison, netsweep, rootwrap, story
 from bench.report.model import Report, Section
 from bench.report.provenance import provenance
-from bench.report.series import run_labels
+from bench.report.series import kind_of, run_labels
 from bench.report.style import FigureOptions
 from bench.results import Run
 
@@ -27,10 +27,6 @@ SECTION_BUILDERS: dict[str, SectionBuilder] = {
     "netsweep": netsweep.sections,
     "rootwrap": rootwrap.sections,
 }
-
-
-def kind_of(run: Run) -> str:
-    return str((run.manifest.get("scenario") or {}).get("kind", "unknown"))
 
 
 @dataclass(frozen=True)

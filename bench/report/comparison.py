@@ -9,12 +9,8 @@ from collections.abc import Mapping, Sequence
 from bench.compare import FAILING, compare
 from bench.errors import UserError
 from bench.report.model import Section, Table
-from bench.report.series import run_labels
+from bench.report.series import kind_of, run_labels
 from bench.results import Run
-
-
-def _kind(run: Run) -> str:
-    return str(run.manifest.get("scenario", {}).get("kind"))
 
 
 def sections(runs: Sequence[Run], thresholds: Mapping[str, float] | None = None,
@@ -31,9 +27,9 @@ def sections(runs: Sequence[Run], thresholds: Mapping[str, float] | None = None,
         "noise."])
     worse = 0
     for index, (run, label) in enumerate(zip(runs[1:], labels[1:], strict=True), start=1):
-        if _kind(run) != _kind(base):
-            section.notes.append(f"{label}: a {_kind(run)} run, not compared with a "
-                                 f"{_kind(base)} baseline.")
+        if kind_of(run) != kind_of(base):
+            section.notes.append(f"{label}: a {kind_of(run)} run, not compared with a "
+                                 f"{kind_of(base)} baseline.")
             continue
         try:
             table = compare(base, run, thresholds=thresholds, alpha=alpha)

@@ -30,6 +30,11 @@ def run_labels(runs: Sequence[Run]) -> list[str]:
     return unique
 
 
+def kind_of(run: Run) -> str:
+    """The run's scenario kind ("unknown" for a manifest without one)."""
+    return str((run.manifest.get("scenario") or {}).get("kind", "unknown"))
+
+
 def case_ids(run: Run) -> list[str]:
     """Every case of a run in manifest order, then any only seen in its tables
     (a killed run's manifest may list cases that never started, and vice versa)."""

@@ -20,7 +20,7 @@ import pandas as pd
 from bench.compare import compare
 from bench.report import boot, netsweep, rootwrap
 from bench.report.model import Item, Plot, Section, Table
-from bench.report.series import case_ids, case_rows
+from bench.report.series import kind_of
 from bench.report.style import FigureOptions
 from bench.results import Run
 
@@ -46,23 +46,13 @@ def _named(*names: str) -> Select:
 
 
 def _kind(kind: str) -> Select:
-    return lambda run: str(run.manifest.get("scenario", {}).get("kind")) == kind
+    return lambda run: kind_of(run) == kind
 
 
 def _outcomes(run: Run) -> list[tuple[str, int, Counter[str]]]:
-    """(case, requested, outcome counts) per case of a boot run."""
-    instances = run.table("instances")
-    out = []
-    for case in case_ids(run):
-        rows = case_rows(instances, case)
-        counts: Counter[str] = Counter(rows["outcome"].astype(str)) if "outcome" in rows \
-            else Counter()
-        cases = case_rows(run.table("cases"), case)
-        requested = (int(cases["metric.requested"].dropna().iloc[-1])
-                     if "metric.requested" in cases and cases["metric.requested"].notna().any()
-                     else len(rows))
-        out.append((case, requested, counts))
-    return out
+    """(case, requested, outcome counts) per case of one boot run."""
+    return [(series.case, requested, counts)
+            for series, requested, counts in boot.outcome_counts([run])]
 
 
 def _started(run: Run) -> str:

@@ -30,10 +30,6 @@ from bench.runner import Runner, RunOptions
 from bench.scenario import parse_scenario
 from bench.scenario.source import load_file
 
-#: What `osbench report` writes by default: self-contained HTML (figures inline),
-#: Markdown, and a PNG per figure.
-REPORT_FORMATS = ("html", "md", "png")
-
 
 def rss_mib() -> float:
     """Resident set size now (Linux /proc), MiB."""
@@ -77,12 +73,12 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     # Imported here: matplotlib's ~80 MiB must not count in a boot's baseline.
     from bench import results
     from bench.report import FigureOptions, build_report
-    from bench.report.writer import write
+    from bench.report.writer import DEFAULT_FORMATS, write
 
     def work() -> dict[str, Any]:
         runs = [results.load(path) for path in args.runs]
         built = build_report(runs, FigureOptions(), title=f"perf: {len(runs)} runs")
-        written = write(built, args.out, REPORT_FORMATS)
+        written = write(built, args.out, DEFAULT_FORMATS)
         return {"runs": len(runs), "plots": len(built.plots), "tables": len(built.tables),
                 "files": len(written.files),
                 "bytes": sum(p.stat().st_size for p in written.files),
