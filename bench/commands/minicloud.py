@@ -18,7 +18,7 @@ def add_parser(subparsers: Any) -> None:
         description="Install and run Debian 12's OpenStack Zed on this machine, all on "
         "127.0.0.1: MariaDB, RabbitMQ, Keystone, Placement, Glance, Nova (fake virt "
         "driver), Neutron (Linux bridge and DHCP agents), a flat provider network on a "
-        "dummy interface, guests played by network namespaces with real DHCP. FOR "
+        "address-less bridge, guests played by network namespaces with real DHCP. FOR "
         "DISPOSABLE MACHINES AND CI ONLY: it installs packages, writes /etc/{keystone,"
         "placement,glance,nova,neutron} and refuses to run where those hold configuration "
         "it did not write. clouds.yaml entry: `minicloud` in "

@@ -398,8 +398,9 @@ async def _root_links(prefix: str) -> list[str]:
     return sorted(n for n in names if n.startswith(prefix))
 
 
-def _pid_of(pidfile: Path) -> int | None:
-    """The pid in `pidfile` if that process is still the one the lab started."""
+def pid_of(pidfile: Path) -> int | None:
+    """The pid in `pidfile` if that process is still the one started with it: a
+    recycled pid would not name the pidfile's directory on its command line."""
     try:
         pid = int(pidfile.read_text().split()[0])
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -419,11 +420,11 @@ def _running(pid: int) -> bool:
 
 
 def _alive(pidfile: Path) -> bool:
-    return _pid_of(pidfile) is not None
+    return pid_of(pidfile) is not None
 
 
 def _pidfile_pids(state_dir: Path) -> list[int]:
-    pids = (_pid_of(p) for p in sorted(state_dir.glob("hosts/*/*.pid")))
+    pids = (pid_of(p) for p in sorted(state_dir.glob("hosts/*/*.pid")))
     return [p for p in pids if p is not None]
 
 

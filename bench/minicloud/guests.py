@@ -39,6 +39,7 @@ from urllib.parse import urlencode
 
 import yaml
 
+from bench.lab.manage import pid_of
 from bench.minicloud import layout
 
 log = logging.getLogger("osbench.minicloud.guests")
@@ -245,6 +246,17 @@ class PlayerConfig:
     alive_file: Path | None = None
 
 
+def _stop_dhclient(pid_file: Path) -> None:
+    """SIGTERM the dhclient started with `pid_file` (only while its command line still
+    names the file's directory: hours later the pid may be another process's), and
+    forget the file."""
+    pid = pid_of(pid_file)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    pid_file.unlink(missing_ok=True)
+
+
 class GuestPlayer:
     """Make, run and remove the guests of the instances on one network."""
 
@@ -402,8 +414,7 @@ class GuestPlayer:
             timeout_s=self.config.dhcp_timeout_s + 30.0)
         # -1 with a lease: dhclient forks into the background to renew it; a guest
         # needs no renewals here, so stop it (its pidfile names it).
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        _stop_dhclient(pid_file)
         lease = parse_lease(lease_file.read_text()) if lease_file.exists() else None
         if lease is None:
             self.record("dhcp_give_up", port_id=port_id, exit=rc, output=out[-500:])
@@ -434,9 +445,7 @@ class GuestPlayer:
                         attempts=result.attempts, error=result.error)
 
     async def _remove(self, port_id: str, *, reason: str) -> None:
-        pid_file = self._lease_dir / f"{port_id}.pid"
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        _stop_dhclient(self._lease_dir / f"{port_id}.pid")
         netns = guest_netns(port_id)
         # Deleting the namespace deletes eth0 and with it its veth peer, the tap.
         await self._run("ip", "netns", "delete", netns)

@@ -57,7 +57,7 @@ PROVIDER_BRIDGE = "osbmc-br"
 PHYSNET = "provider"
 NETWORK_NAME = "minicloud-net"
 SUBNET_NAME = "minicloud-subnet"
-#: Private, on this machine only (the dummy interface above); no gateway.
+#: Private, on this machine only (the address-less bridge above); no gateway.
 SUBNET_CIDR = "10.254.0.0/24"
 ALLOCATION_POOL = ("10.254.0.10", "10.254.0.250")
 IMAGE_NAME = "minicloud-tiny"

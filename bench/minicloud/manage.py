@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from bench.errors import UserError
+from bench.lab.manage import pid_of
 from bench.minicloud import config, layout, services
 from bench.minicloud.guests import GUEST_NETNS_PREFIX, GUESTS_LOG
 
@@ -71,8 +72,10 @@ class Phases:
 
 def run(argv: list[str] | tuple[str, ...], *, user: str | None = None,
         input_text: str | None = None, timeout_s: float = 600.0,
-        env: dict[str, str] | None = None, check: bool = True) -> str:
-    """Run a command to completion; MinicloudError with its output's tail on failure."""
+        env: dict[str, str] | None = None, check: bool = True,
+        secrets: tuple[str, ...] = ()) -> str:
+    """Run a command to completion; MinicloudError with its output's tail on failure.
+    Each of `secrets` is shown as *** in that error (it goes to consoles and CI logs)."""
     full_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                 "HOME": "/root", **(env or {})}
     try:
@@ -80,13 +83,22 @@ def run(argv: list[str] | tuple[str, ...], *, user: str | None = None,
                               timeout=timeout_s, env=full_env, user=user, group=user,
                               extra_groups=[] if user else None, cwd="/", check=False)
     except subprocess.TimeoutExpired:
-        raise MinicloudError(f"{' '.join(argv)}: no answer after {timeout_s:.0f} s") from None
+        raise MinicloudError(_redacted(f"{' '.join(argv)}: no answer after {timeout_s:.0f} s",
+                                       secrets)) from None
     except OSError as exc:
         raise MinicloudError(f"{argv[0]}: {exc}") from None
     if check and proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip()[-1500:]
-        raise MinicloudError(f"{' '.join(argv)} failed (exit {proc.returncode}): {tail}")
+        raise MinicloudError(_redacted(f"{' '.join(argv)} failed (exit {proc.returncode}): "
+                                       f"{tail}", secrets))
     return proc.stdout
+
+
+def _redacted(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 # -- preflight -------------------------------------------------------------
@@ -181,10 +193,14 @@ def load_secrets(state_dir: Path) -> config.Secrets:
 def write_configs(secrets: config.Secrets) -> None:
     for path, text in config.render(secrets).items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-        # Services read their passwords as their own user.
+        # Services read their passwords as their own user (group-readable, never
+        # world-readable, not even between creating and chmod).
         group = path.parts[2] if path.parts[2] in config.SERVICE_USERS else None
+        if not path.exists() or path.read_text() != text:
+            if group:
+                write_private(path, text)
+            else:
+                path.write_text(text)
         if group:
             shutil.chown(path, "root", group)
             path.chmod(0o640)
@@ -206,6 +222,14 @@ def write_configs(secrets: config.Secrets) -> None:
             shutil.chown(path, user, user)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (an existing file included)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def write_clouds_yaml(secrets: config.Secrets, path: Path = layout.CLOUDS_YAML) -> None:
     """Add or refresh the `minicloud` entry; other entries are kept as they are."""
     data: dict[str, Any] = {}
@@ -222,8 +246,7 @@ def write_clouds_yaml(secrets: config.Secrets, path: Path = layout.CLOUDS_YAML) 
         entry["osbench_metadata"] = old["osbench_metadata"]
     clouds[layout.CLOUD_NAME] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_private(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def set_cloud_metadata(metadata: dict[str, Any], path: Path = layout.CLOUDS_YAML) -> None:
@@ -231,7 +254,7 @@ def set_cloud_metadata(metadata: dict[str, Any], path: Path = layout.CLOUDS_YAML
     run against the cloud (the Debian package versions, for provenance)."""
     data = yaml.safe_load(path.read_text())
     data["clouds"][layout.CLOUD_NAME]["osbench_metadata"] = metadata
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_private(path, yaml.safe_dump(data, sort_keys=False))
 
 
 # -- processes -------------------------------------------------------------
@@ -282,8 +305,13 @@ def stop_all(state_dir: Path) -> list[str]:
         rec = records.get(name)
         if rec is None:
             continue
-        if services.stop(rec):
-            stopped.append(f"{name} (pid {rec.pid})")
+        try:
+            if services.stop(rec):
+                stopped.append(f"{name} (pid {rec.pid})")
+        except services.StillRunning as exc:
+            stopped.append(f"{name} (pid {rec.pid}) NOT stopped: {exc}; still recorded, "
+                           "run `osbench minicloud down` again")
+            continue
         book.remove(name)
     return stopped
 
@@ -318,9 +346,11 @@ def wait_consumers(queue: str, service: str, timeout_s: float = READY_TIMEOUT_S)
 def rabbit_user(secrets: config.Secrets) -> None:
     users = run(["rabbitmqctl", "-q", "list_users"], timeout_s=120)
     if not any(line.split() and line.split()[0] == "openstack" for line in users.splitlines()):
-        run(["rabbitmqctl", "add_user", "openstack", secrets.rabbit], timeout_s=120)
+        run(["rabbitmqctl", "add_user", "openstack", secrets.rabbit], timeout_s=120,
+            secrets=(secrets.rabbit,))
     else:
-        run(["rabbitmqctl", "change_password", "openstack", secrets.rabbit], timeout_s=120)
+        run(["rabbitmqctl", "change_password", "openstack", secrets.rabbit], timeout_s=120,
+            secrets=(secrets.rabbit,))
     run(["rabbitmqctl", "set_permissions", "openstack", ".*", ".*", ".*"], timeout_s=120)
 
 
@@ -329,11 +359,14 @@ def keystone_setup(secrets: config.Secrets) -> None:
     for what in ("fernet_setup", "credential_setup"):
         run(["keystone-manage", what, "--keystone-user", "keystone", "--keystone-group",
              "keystone"])
-    run(["keystone-manage", "bootstrap", "--bootstrap-password", secrets.admin,
+    # The password by environment (keystone-manage reads OS_BOOTSTRAP_PASSWORD), so it
+    # is in no process listing and no error text.
+    run(["keystone-manage", "bootstrap",
          "--bootstrap-admin-url", layout.url("keystone", "/v3/"),
          "--bootstrap-internal-url", layout.url("keystone", "/v3/"),
          "--bootstrap-public-url", layout.url("keystone", "/v3/"),
-         "--bootstrap-region-id", layout.REGION], user="keystone", timeout_s=300)
+         "--bootstrap-region-id", layout.REGION], user="keystone", timeout_s=300,
+        env={"OS_BOOTSTRAP_PASSWORD": secrets.admin}, secrets=(secrets.admin,))
 
 
 def db_syncs() -> None:
@@ -466,22 +499,18 @@ def down(state_dir: Path) -> list[str]:
     network_id = _network_id(state_dir)
     removed += [f"process {p}" for p in stop_all(state_dir)]
     # dnsmasq daemonises away from the DHCP agent: its pidfile names it.
-    for pid_file in Path("/var/lib/neutron/dhcp").glob("*/pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-            if cmdline.endswith(b"dnsmasq"):
-                services.stop(services.Recorded("dnsmasq", pid, services.start_ticks(pid) or 0,
-                                                ()))
-                removed.append(f"process dnsmasq (pid {pid})")
-    for pid_file in (state_dir / "leases").glob("*.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text().strip())
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"dhclient"):
-                services.stop(services.Recorded("dhclient", pid,
-                                                services.start_ticks(pid) or 0, ()))
-                removed.append(f"process dhclient (pid {pid})")
-        pid_file.unlink(missing_ok=True)
+    # Each pid only while its command line still names its pidfile's directory (a
+    # recycled pid does not); dnsmasq of minicloud's own network only.
+    dnsmasq = ([Path(f"/var/lib/neutron/dhcp/{network_id}/pid")] if network_id else [])
+    for what, pid_file in ([("dnsmasq", p) for p in dnsmasq]
+                           + [("dhclient", p) for p in (state_dir / "leases").glob("*.pid")]):
+        pid = pid_of(pid_file)
+        if pid is not None:
+            with contextlib.suppress(services.StillRunning):
+                services.stop(services.Recorded(what, pid, services.start_ticks(pid) or 0, ()))
+            removed.append(f"process {what} (pid {pid})")
+        if what == "dhclient":
+            pid_file.unlink(missing_ok=True)
     # Taps are found by their bridge, so before anything is unplugged; bridge last.
     links = sorted((link for link in _links() if _is_ours(link)),
                    key=lambda link: link == layout.PROVIDER_BRIDGE)

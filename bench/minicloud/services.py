@@ -216,9 +216,14 @@ def group_members(pgid: int) -> list[int]:
     return out
 
 
+class StillRunning(Exception):
+    """Processes of a stopped service outlived SIGKILL (their pids are the message)."""
+
+
 def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
     """Stop a recorded process, its group and its descendants, and wait until every one
-    of them has exited (SIGKILL after `grace_s`). False if it was already gone."""
+    of them has exited (SIGKILL after `grace_s`). False if it was already gone;
+    StillRunning if any outlived SIGKILL."""
     if not is_running(rec):
         return False
     tree = set(descendants(rec.pid))
@@ -245,6 +250,9 @@ def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
     own = _STARTED_HERE.pop(rec.pid, None)
     if own is not None:
         own.wait(timeout=grace_s)
+    survivors = alive()
+    if survivors:
+        raise StillRunning(f"pids {sorted(survivors)} outlived SIGKILL")
     return True
 
 

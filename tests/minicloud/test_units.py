@@ -213,15 +213,16 @@ def test_clouds_yaml_entry_keeps_other_clouds_and_refuses_a_foreign_minicloud(
 
 # -- refusing foreign configuration ------------------------------------------
 
-def test_foreign_configuration_is_refused_unless_marked(tmp_path: Path) -> None:
+def test_foreign_configuration_is_refused_unless_marked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)  # the refusal comes before any install
     (tmp_path / "nova").mkdir()
     (tmp_path / "nova/nova.conf").write_text("[DEFAULT]\n")
     (tmp_path / "neutron").mkdir()
     (tmp_path / "neutron/neutron.conf.dpkg-new").write_text("")  # unpacked, not configured
     assert manage.foreign_configs(tmp_path) == [tmp_path / "nova"]
-    if os.geteuid() == 0:
-        with pytest.raises(manage.MinicloudError, match=r"refusing .*nova"):
-            manage.preflight(tmp_path)
+    with pytest.raises(manage.MinicloudError, match=r"refusing .*nova"):
+        manage.preflight(tmp_path)
     manage.claim_configs(tmp_path)
     assert manage.foreign_configs(tmp_path) == []
     for name in layout.CONFIG_DIRS:
@@ -303,6 +304,10 @@ def test_versions_for_provenance() -> None:
 
 def test_packages_are_pinned() -> None:
     assert all(version for version in layout.PACKAGES.values())
+    # The versions the README, the CI checks and the report's provenance name.
+    assert manage.upstream_version(layout.PACKAGES["nova-api"]) == "26.2.2"
+    assert manage.upstream_version(layout.PACKAGES["neutron-server"]) == "21.0.0"
+    assert manage.upstream_version(layout.PACKAGES["keystone"]) == "22.0.2"
     assert "nova-compute-ironic" in layout.PACKAGES and "isc-dhcp-client" in layout.PACKAGES
 
 
@@ -313,3 +318,31 @@ def test_phase_timings_are_printed(capsys: pytest.CaptureFixture[str]) -> None:
     assert "one" in phases.seconds
     assert phases.lines()[-1].split()[0] == "total"
     assert "minicloud: one" in capsys.readouterr().out
+
+
+def test_passwords_stay_out_of_error_text_and_other_users_files(tmp_path: Path) -> None:
+    with pytest.raises(manage.MinicloudError) as caught:
+        manage.run(["sh", "-c", "echo bad password s3cr3t-pw >&2; exit 3", "s3cr3t-pw"],
+                   secrets=("s3cr3t-pw",))
+    assert "s3cr3t-pw" not in str(caught.value) and "***" in str(caught.value)
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
+    clouds.chmod(0o644)  # an existing, world-readable clouds.yaml
+    manage.write_clouds_yaml(config.Secrets.generate(), clouds)
+    assert clouds.stat().st_mode & 0o777 == 0o600
+    manage.set_cloud_metadata({"minicloud": {}}, clouds)
+    assert clouds.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_pidfile_whose_pid_was_recycled_is_not_signalled(tmp_path: Path) -> None:
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        pid_file = tmp_path / "leases" / "port.pid"
+        pid_file.parent.mkdir()
+        pid_file.write_text(f"{stranger.pid}\n")  # not started with this pidfile
+        guests._stop_dhclient(pid_file)
+        assert stranger.poll() is None, "an unrelated process was signalled"
+        assert not pid_file.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
