@@ -38,6 +38,20 @@ _TIMEOUT_STATUSES = (124, 137)
 _known_hosts_lock = threading.Lock()
 
 
+def _remote_command(text: str, timeout_s: float) -> str:
+    """`text` under coreutils `timeout`, stopped as soon as our channel closes.
+
+    Without a PTY, sshd does not signal a command when the channel or connection
+    goes (Ctrl-C, a cancelled stream, osbench killed): an iperf3 client would load
+    the network until its -t ran out. So the channel's stdin is kept open and
+    watched: at its EOF (the channel closed) the command gets SIGTERM, which
+    `timeout` passes on. The command itself reads /dev/null (EOF at once).
+    """
+    return (f"exec 3<&0; timeout -k 2 {timeout_s:.3f} {text} </dev/null & p=$!; "
+            "(while read -r _ <&3; do :; done; kill -TERM $p) >/dev/null 2>&1 & w=$!; "
+            "wait $p; s=$?; kill $w 2>/dev/null; exit $s")
+
+
 class _UnknownHostKey(Exception):
     def __init__(self, hostname: str, key: paramiko.PKey) -> None:
         super().__init__(hostname)
@@ -113,7 +127,7 @@ class SSHHost:
         try:
             result = await asyncio.shield(future)
         except asyncio.CancelledError:
-            cancel.set()  # drops the channel; the remote `timeout` bounds the command
+            cancel.set()  # drops the channel, which stops the remote command
             future.add_done_callback(_consume)
             raise
         return checked(result, check)
@@ -163,8 +177,7 @@ class SSHHost:
         transport = self.transport()
         try:
             chan = transport.open_session(timeout=self.connect_timeout_s)
-            chan.exec_command(f"timeout -k 2 {timeout_s:.3f} {text}")
-            chan.shutdown_write()  # no stdin: a command that reads it sees EOF at once
+            chan.exec_command(_remote_command(text, timeout_s))
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise HostError(f"cannot start the command over SSH: {exc or type(exc).__name__}",
                             host=self.name, command=text) from None
