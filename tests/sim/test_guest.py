@@ -55,8 +55,11 @@ async def test_retries_after_http_errors_3s_apart(receiver: Receiver) -> None:
     receiver.fail_first = 2
     async with SimCloud("healthy", time_scale=100) as sim:
         assert await _post_create(sim, _create(sim, receiver.user_data(), 1)) == 202
-        await wait_until(sim, lambda: len(receiver.posts) == 1, 600)
+        # The guest counts an attempt once it has the reply, after the receiver
+        # recorded the POST: wait for the guest's own success, then count.
+        await wait_until(sim, lambda: sim.guest_stats["phone_home_ok"] == 1, 600)
         assert sim.guest_stats["phone_home_attempts"] == 3
+        assert len(receiver.posts) == 1
 
 
 async def test_gives_up_after_tries() -> None:
