@@ -70,6 +70,11 @@ class ScaledClock:
     def now(self) -> datetime:
         return self._wall_origin + timedelta(seconds=self.monotonic())
 
+    @property
+    def wall_origin(self) -> datetime:
+        """The modelled wall time at modelled time 0: `now()` minus `monotonic()`."""
+        return self._wall_origin
+
     def to_real(self, modelled_seconds: float) -> float:
         """Real seconds that `modelled_seconds` of this clock take."""
         return modelled_seconds / self.time_scale

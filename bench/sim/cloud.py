@@ -18,7 +18,6 @@ import random
 import re
 import uuid
 from collections import Counter
-from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -73,7 +72,7 @@ class SimCloud:
         self.host = host
         self._port = port
         self.clock = ScaledClock(self.time_scale)
-        self.wall_origin = self.clock.now() - timedelta(seconds=self.clock.monotonic())
+        self.wall_origin = self.clock.wall_origin
         self.user_id = stable_id("user")
         self.project_id = stable_id("project").replace("-", "")
         self.security_group_id = stable_id("security-group")
@@ -215,9 +214,9 @@ class SimCloud:
         """Current modelled time in seconds."""
         return self.clock.monotonic()
 
-    def token_valid(self, token: str | None) -> bool:
+    def token_valid(self, token: str | None, now: float) -> bool:
         expires = self.tokens.get(token or "")
-        return expires is not None and self.now() < expires
+        return expires is not None and now < expires
 
     def usage(self) -> dict[str, int]:
         """Quota usage: every server not deleted, built or not."""
@@ -255,11 +254,11 @@ class SimCloud:
     def hostname(self, server: Server) -> str:
         return re.sub(r"[^a-z0-9-]+", "-", server.name.lower()).strip("-")[:63] or "server"
 
-    def create_batch(self, spec: CreateSpec, count: int) -> tuple[list[Server], float]:
-        """Record `count` servers, plan them and start their guests."""
-        t0 = self.now()
+    def create_batch(self, spec: CreateSpec, count: int,
+                     now: float) -> tuple[list[Server], float]:
+        """Record `count` servers, planned from modelled time `now`; start their guests."""
         ids = [self._uuid() for _ in range(count)]
-        plan = self.model.plan_batch(t0, count, ids)
+        plan = self.model.plan_batch(now, count, ids)
         reservation = "r-" + "".join(self._ids.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=8))
         cfg = parse_phone_home(spec.user_data)
         servers = []
@@ -301,9 +300,8 @@ class SimCloud:
         finally:
             self._guest_tasks.pop(server.id, None)
 
-    def delete_server(self, server: Server) -> None:
-        """Delete a server and its port; its pending phone-home never happens."""
-        now = self.now()
+    def delete_server(self, server: Server, now: float) -> None:
+        """Delete a server and its port at `now`; its pending phone-home never happens."""
         server.deleted_at = now
         if server.port is not None and server.port.deleted_at is None:
             server.port.deleted_at = now

@@ -14,7 +14,7 @@ from bench.sim.state import Image
 VERSION = "2.16"
 
 
-async def versions(request: web.Request) -> web.Response:
+async def versions(request: web.Request, now: float) -> web.Response:
     base = request.app[CLOUD].base_url
     return web.json_response({"versions": [{
         "id": f"v{VERSION}", "status": "CURRENT",
@@ -36,7 +36,7 @@ def _body(request: web.Request, image: Image) -> dict[str, Any]:
     }
 
 
-async def list_images(request: web.Request) -> web.Response:
+async def list_images(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     images = [_body(request, i) for i in cloud.images.values()]
     for key in ("name", "status", "visibility", "id"):
@@ -56,7 +56,7 @@ async def list_images(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def show_image(request: web.Request) -> web.Response:
+async def show_image(request: web.Request, now: float) -> web.Response:
     image = request.app[CLOUD].images.get(request.match_info["image_id"])
     if image is None:
         raise ApiError(404, f"No image found with ID {request.match_info['image_id']}")

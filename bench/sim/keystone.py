@@ -28,12 +28,12 @@ def _version(base: str) -> dict[str, Any]:
     }
 
 
-async def versions(request: web.Request) -> web.Response:
+async def versions(request: web.Request, now: float) -> web.Response:
     base = request.app[CLOUD].base_url
     return web.json_response({"versions": {"values": [_version(base)]}}, status=300)
 
 
-async def version(request: web.Request) -> web.Response:
+async def version(request: web.Request, now: float) -> web.Response:
     return web.json_response({"version": _version(request.app[CLOUD].base_url)})
 
 
@@ -55,7 +55,7 @@ def _named(obj: Any, field: str) -> str:
     return value
 
 
-async def issue_token(request: web.Request) -> web.Response:
+async def issue_token(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     body = await json_body(request)
     methods = _get(body, "auth", "identity", "methods")
@@ -72,7 +72,6 @@ async def issue_token(request: web.Request) -> web.Response:
     ):
         raise ApiError(401, "The request you have made requires authentication.")
     token = secrets.token_hex(16)
-    now = cloud.now()
     expires = now + cloud.profile.keystone.token_ttl_s
     cloud.tokens[token] = expires
     origin = cloud.wall_origin
@@ -93,9 +92,9 @@ async def issue_token(request: web.Request) -> web.Response:
     return web.json_response({"token": payload}, status=201, headers={"X-Subject-Token": token})
 
 
-async def check_token(request: web.Request) -> web.Response:
+async def check_token(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    if not cloud.token_valid(request.headers.get("X-Subject-Token")):
+    if not cloud.token_valid(request.headers.get("X-Subject-Token"), now):
         raise ApiError(404, "Could not find token.")
     return web.json_response({"token": {"methods": ["password"]}})
 

@@ -14,7 +14,7 @@ from bench.sim.server import CLOUD, ApiError, Route, query_int
 from bench.sim.state import Network, Port, iso, port_body
 
 
-async def versions(request: web.Request) -> web.Response:
+async def versions(request: web.Request, now: float) -> web.Response:
     base = request.app[CLOUD].base_url
     return web.json_response({"versions": [{
         "id": "v2.0", "status": "CURRENT",
@@ -22,7 +22,7 @@ async def versions(request: web.Request) -> web.Response:
     }]})
 
 
-async def version(request: web.Request) -> web.Response:
+async def version(request: web.Request, now: float) -> web.Response:
     return web.json_response({"resources": [
         {"name": n, "collection": f"{n}s", "links": []} for n in ("network", "subnet", "port")]})
 
@@ -77,13 +77,13 @@ def _paged(request: web.Request, items: list[dict[str, Any]], key: str) -> web.R
     return web.json_response(body)
 
 
-async def list_networks(request: web.Request) -> web.Response:
+async def list_networks(request: web.Request, now: float) -> web.Response:
     items = [_network_body(request, request.app[CLOUD].network)]
     items = [i for i in items if _matches(i, request, ("id", "name", "status", "shared"))]
     return _paged(request, items, "networks")
 
 
-async def show_network(request: web.Request) -> web.Response:
+async def show_network(request: web.Request, now: float) -> web.Response:
     net = request.app[CLOUD].network
     if request.match_info["network_id"] != net.id:
         raise ApiError(404, f"Network {request.match_info['network_id']} could not be found.",
@@ -91,13 +91,13 @@ async def show_network(request: web.Request) -> web.Response:
     return web.json_response({"network": _network_body(request, net)})
 
 
-async def list_subnets(request: web.Request) -> web.Response:
+async def list_subnets(request: web.Request, now: float) -> web.Response:
     items = [_subnet_body(request, request.app[CLOUD].network)]
     items = [i for i in items if _matches(i, request, ("id", "name", "network_id", "cidr"))]
     return _paged(request, items, "subnets")
 
 
-async def show_subnet(request: web.Request) -> web.Response:
+async def show_subnet(request: web.Request, now: float) -> web.Response:
     net = request.app[CLOUD].network
     if request.match_info["subnet_id"] != net.subnet_id:
         raise ApiError(404, f"Subnet {request.match_info['subnet_id']} could not be found.",
@@ -105,41 +105,39 @@ async def show_subnet(request: web.Request) -> web.Response:
     return web.json_response({"subnet": _subnet_body(request, net)})
 
 
-def _ports(request: web.Request) -> list[Port]:
+def _ports(request: web.Request, now: float) -> list[Port]:
+    """The ports that exist at `now`: the request's instant, also for their bodies."""
     cloud = request.app[CLOUD]
-    now = cloud.now()
     return [p for p in cloud.ports.values() if p.exists(now)]
 
 
-async def list_ports(request: web.Request) -> web.Response:
+async def list_ports(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    now = cloud.now()
-    items = [port_body(p, now, cloud.wall_origin, cloud.project_id) for p in _ports(request)]
+    items = [port_body(p, now, cloud.wall_origin, cloud.project_id) for p in _ports(request, now)]
     keys = ("id", "device_id", "network_id", "status", "mac_address", "device_owner", "name")
     return _paged(request, [i for i in items if _matches(i, request, keys)], "ports")
 
 
-def _port(request: web.Request) -> Port:
+def _port(request: web.Request, now: float) -> Port:
     port_id = request.match_info["port_id"]
-    for port in _ports(request):
+    for port in _ports(request, now):
         if port.id == port_id:
             return port
     raise ApiError(404, f"Port {port_id} could not be found.", "PortNotFound")
 
 
-async def show_port(request: web.Request) -> web.Response:
+async def show_port(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    body = port_body(_port(request), cloud.now(), cloud.wall_origin, cloud.project_id)
+    body = port_body(_port(request, now), now, cloud.wall_origin, cloud.project_id)
     return web.json_response({"port": body})
 
 
-async def delete_port(request: web.Request) -> web.Response:
-    port = _port(request)
-    port.deleted_at = request.app[CLOUD].now()
+async def delete_port(request: web.Request, now: float) -> web.Response:
+    _port(request, now).deleted_at = now
     return web.Response(status=204)
 
 
-async def list_security_groups(request: web.Request) -> web.Response:
+async def list_security_groups(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     group = {"id": cloud.security_group_id, "name": "default", "description": "Default",
              "tenant_id": cloud.project_id, "project_id": cloud.project_id,
@@ -148,7 +146,7 @@ async def list_security_groups(request: web.Request) -> web.Response:
     return web.json_response({"security_groups": items})
 
 
-async def show_quota(request: web.Request) -> web.Response:
+async def show_quota(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     if request.match_info["project_id"] not in (cloud.project_id, cloud.project_name):
         raise ApiError(404, "Project not found.", "NotFound")
@@ -158,10 +156,10 @@ async def show_quota(request: web.Request) -> web.Response:
     }})
 
 
-async def show_quota_details(request: web.Request) -> web.Response:
+async def show_quota_details(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    await show_quota(request)  # same checks
-    used = len(_ports(request))
+    await show_quota(request, now)  # same checks
+    used = len(_ports(request, now))
     return web.json_response({"quota": {
         "port": {"limit": cloud.profile.neutron.port_quota, "used": used, "reserved": 0},
         "network": {"limit": 100, "used": 1, "reserved": 0},

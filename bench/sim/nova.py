@@ -70,11 +70,11 @@ def _version_doc(base: str) -> dict[str, Any]:
     }
 
 
-async def versions(request: web.Request) -> web.Response:
+async def versions(request: web.Request, now: float) -> web.Response:
     return web.json_response({"versions": [_version_doc(request.app[CLOUD].base_url)]})
 
 
-async def version(request: web.Request) -> web.Response:
+async def version(request: web.Request, now: float) -> web.Response:
     return web.json_response({"version": _version_doc(request.app[CLOUD].base_url)})
 
 
@@ -98,7 +98,7 @@ def flavor_body(request: web.Request, flavor: Flavor, detail: bool) -> dict[str,
     return body
 
 
-async def list_flavors(request: web.Request) -> web.Response:
+async def list_flavors(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     detail = request.path.endswith("/detail")
     flavors = list(cloud.flavors.values())
@@ -112,14 +112,14 @@ async def list_flavors(request: web.Request) -> web.Response:
     return respond(request, {"flavors": [flavor_body(request, f, detail) for f in flavors]})
 
 
-async def show_flavor(request: web.Request) -> web.Response:
+async def show_flavor(request: web.Request, now: float) -> web.Response:
     flavor = request.app[CLOUD].flavors.get(request.match_info["flavor_id"])
     if flavor is None:
         raise ApiError(404, f"Flavor {request.match_info['flavor_id']} could not be found.")
     return respond(request, {"flavor": flavor_body(request, flavor, True)})
 
 
-async def flavor_extra_specs(request: web.Request) -> web.Response:
+async def flavor_extra_specs(request: web.Request, now: float) -> web.Response:
     if request.match_info["flavor_id"] not in request.app[CLOUD].flavors:
         raise ApiError(404, f"Flavor {request.match_info['flavor_id']} could not be found.")
     return respond(request, {"extra_specs": {}})
@@ -133,13 +133,13 @@ def _keypair_body(name: str, public_key: str, request: web.Request) -> dict[str,
     return body
 
 
-async def list_keypairs(request: web.Request) -> web.Response:
+async def list_keypairs(request: web.Request, now: float) -> web.Response:
     keypairs = request.app[CLOUD].keypairs
     return respond(request, {"keypairs": [
         {"keypair": _keypair_body(n, k, request)} for n, k in keypairs.items()]})
 
 
-async def show_keypair(request: web.Request) -> web.Response:
+async def show_keypair(request: web.Request, now: float) -> web.Response:
     name = request.match_info["name"]
     key = request.app[CLOUD].keypairs.get(name)
     if key is None:
@@ -147,7 +147,7 @@ async def show_keypair(request: web.Request) -> web.Response:
     return respond(request, {"keypair": _keypair_body(name, key, request)})
 
 
-async def create_keypair(request: web.Request) -> web.Response:
+async def create_keypair(request: web.Request, now: float) -> web.Response:
     body = await json_body(request)
     kp = body.get("keypair")
     if not isinstance(kp, dict) or not isinstance(kp.get("name"), str) or not kp["name"]:
@@ -163,14 +163,14 @@ async def create_keypair(request: web.Request) -> web.Response:
     return respond(request, {"keypair": _keypair_body(kp["name"], public_key, request)}, status)
 
 
-async def delete_keypair(request: web.Request) -> web.Response:
+async def delete_keypair(request: web.Request, now: float) -> web.Response:
     name = request.match_info["name"]
     if request.app[CLOUD].keypairs.pop(name, None) is None:
         raise ApiError(404, f"Keypair {name} not found.")
     return web.Response(status=202 if microversion(request) < (2, 2) else 204)
 
 
-async def limits(request: web.Request) -> web.Response:
+async def limits(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     used = cloud.usage()
     quotas = cloud.quotas
@@ -204,19 +204,19 @@ def _quota_set(request: web.Request, detail: bool, defaults: bool = False) -> di
     return body
 
 
-async def show_quotas(request: web.Request) -> web.Response:
+async def show_quotas(request: web.Request, now: float) -> web.Response:
     return respond(request, {"quota_set": _quota_set(request, False)})
 
 
-async def show_quota_detail(request: web.Request) -> web.Response:
+async def show_quota_detail(request: web.Request, now: float) -> web.Response:
     return respond(request, {"quota_set": _quota_set(request, True)})
 
 
-async def show_quota_defaults(request: web.Request) -> web.Response:
+async def show_quota_defaults(request: web.Request, now: float) -> web.Response:
     return respond(request, {"quota_set": _quota_set(request, False, defaults=True)})
 
 
-async def update_quotas(request: web.Request) -> web.Response:
+async def update_quotas(request: web.Request, now: float) -> web.Response:
     _project(request)
     body = await json_body(request)
     changes = body.get("quota_set")

@@ -125,11 +125,11 @@ def parse_create(request: web.Request, body: dict[str, Any]) -> CreateSpec:
     )
 
 
-async def create_servers(request: web.Request) -> web.Response:
+async def create_servers(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     spec = parse_create(request, await json_body(request))
     count = cloud.fit_quota(spec)
-    servers, api_seconds = cloud.create_batch(spec, count)
+    servers, api_seconds = cloud.create_batch(spec, count, now)
     timeout = cloud.profile.nova_api.proxy_timeout_s
     if api_seconds > timeout:
         # The proxy gives up; nova-api carries on and the servers appear as planned.
@@ -287,9 +287,7 @@ def _page(request: web.Request, servers: list[Server]) -> tuple[list[Server], li
     return page, links
 
 
-async def list_servers(request: web.Request) -> web.Response:
-    cloud = request.app[CLOUD]
-    now = cloud.now()
+async def list_servers(request: web.Request, now: float) -> web.Response:
     page, links = _page(request, filter_servers(request, now))
     if request.path.endswith("/detail"):
         items = [server_body(request, s, now) for s in page]
@@ -301,29 +299,27 @@ async def list_servers(request: web.Request) -> web.Response:
     return respond(request, body)
 
 
-def _server(request: web.Request) -> Server:
-    cloud = request.app[CLOUD]
+def _server(request: web.Request, now: float) -> Server:
+    """The server of the URL as it is at `now`, the request's instant; 404 if gone."""
     server_id = request.match_info["server_id"]
-    server = cloud.servers.get(server_id)
-    now = cloud.now()
+    server = request.app[CLOUD].servers.get(server_id)
     if server is None or not server.visible(now) or server.state(now).status == "DELETED":
         raise ApiError(404, f"Instance {server_id} could not be found.")
     return server
 
 
-async def show_server(request: web.Request) -> web.Response:
-    server = _server(request)
-    return respond(request, {"server": server_body(request, server, request.app[CLOUD].now())})
+async def show_server(request: web.Request, now: float) -> web.Response:
+    return respond(request, {"server": server_body(request, _server(request, now), now)})
 
 
-async def delete_server(request: web.Request) -> web.Response:
-    request.app[CLOUD].delete_server(_server(request))
+async def delete_server(request: web.Request, now: float) -> web.Response:
+    request.app[CLOUD].delete_server(_server(request, now), now)
     return web.Response(status=204)
 
 
-async def server_action(request: web.Request) -> web.Response:
+async def server_action(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    server = _server(request)
+    server = _server(request, now)
     body = await json_body(request)
     if "os-getConsoleOutput" not in body:
         action = next(iter(body), "")
@@ -337,7 +333,6 @@ async def server_action(request: web.Request) -> web.Response:
     if length is not None and (not isinstance(length, int) or isinstance(length, bool)
                                or length < -1):
         raise bad_request(f"Invalid input for field/attribute length. Value: {length!r}.")
-    now = cloud.now()
     state = server.state(now)
     if state.status != "ACTIVE":
         raise ApiError(409, f"Instance {server.id} is not ready: vm_state {state.vm_state}")

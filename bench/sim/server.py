@@ -5,6 +5,12 @@ routes relative to its own root. This module mounts them, counts every
 request by (service, method, route template), checks tokens, and turns
 `ApiError` into each service's own error shape, so malformed input always
 gets a 4xx and never a 500.
+
+A request is served at one modelled instant, read once when it has fully
+arrived (body included) and handed to its handler: the token check and every
+state read and write of the request use it. Two readings let a port created
+between them be listed with no state yet at the first (an HTTP 500,
+`max() arg is an empty sequence`, on a busy machine).
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import typedefs, web
 
 if TYPE_CHECKING:
     from bench.sim.cloud import SimCloud
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: A route's handler: the request and the modelled instant it is served at.
+Handler = Callable[[web.Request, float], Awaitable[web.StreamResponse]]
 CLOUD: web.AppKey[SimCloud] = web.AppKey("cloud")
 
 #: URL prefix of each service's root (catalog endpoints are built from these).
@@ -116,16 +123,19 @@ def counted_template(template: str) -> str:
     return re.sub(r"^/v\d+(\.\d+)?(?=/|$)", "", template) or "/"
 
 
-def _wrap(service: str, route: Route) -> Handler:
+def _wrap(service: str, route: Route) -> typedefs.Handler:
     key = (service, route.method, counted_template(route.template))
 
     async def handler(request: web.Request) -> web.StreamResponse:
         cloud = request.app[CLOUD]
         cloud.count_request(key)
         try:
-            if route.authenticated and not cloud.token_valid(request.headers.get("X-Auth-Token")):
+            await request.read()  # kept by aiohttp for the handler's json_body
+            now = cloud.now()  # the request's one instant: see the module doc
+            token = request.headers.get("X-Auth-Token")
+            if route.authenticated and not cloud.token_valid(token, now):
                 raise ApiError(401, "The request you have made requires authentication.")
-            return await route.handler(request)
+            return await route.handler(request, now)
         except ApiError as exc:
             response = error_response(service, exc)
             if exc.status == 401:

@@ -87,6 +87,13 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
+def password_auth(sim: SimCloud) -> dict[str, Any]:
+    """Keystone's project-scoped password-auth body for the simulated cloud's user."""
+    return {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": sim.username, "password": sim.password, "domain": {"name": "Default"}}}},
+        "scope": {"project": {"name": sim.project_name, "domain": {"name": "Default"}}}}}
+
+
 async def sdk(sim: SimCloud, work: Callable[[Any], T]) -> T:
     """Run `work(conn)` with a fresh openstacksdk connection in a worker thread."""
 

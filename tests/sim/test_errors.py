@@ -8,14 +8,13 @@ import aiohttp
 import pytest
 
 from bench.sim import SimCloud
+from tests.sim.conftest import password_auth
 
 
 @pytest.fixture
 async def raw() -> Any:
     async with SimCloud("healthy", time_scale=100) as sim, aiohttp.ClientSession() as http:
-        auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": sim.username, "password": sim.password, "domain": {"name": "Default"}}}},
-            "scope": {"project": {"name": sim.project_name, "domain": {"name": "Default"}}}}}
+        auth = password_auth(sim)
         async with http.post(sim.auth_url + "/auth/tokens", json=auth) as resp:
             assert resp.status == 201
             token = resp.headers["X-Subject-Token"]
