@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,10 +40,16 @@ from bench.scenario.schema import (
     describe_value,
     did_you_mean,
 )
-from bench.scenario.source import KeyPath, Source, load_file
+from bench.scenario.source import KeyPath, Source, load_file, short_repr
 
 #: Sweep keys that change the target rather than the kind's params.
 TARGET_SWEEP_KEYS = ("sim_profile", "hosts")
+
+#: Cases one scenario may expand to (sweep points x repeat). Each case is a run
+#: with its own setup, cleanup and rows in the results, and a pytest item; at a
+#: minute a case 10,000 is a week of running, so more is a typo (`repeat:
+#: 1000000000`) or an attack, and would hold every Case in memory.
+MAX_CASES = 10_000
 
 _TOP_KEYS = ("name", "description", "kind", "params", "sweep", "repeat", "sla", "target")
 
@@ -125,7 +132,8 @@ def parse_scenario(src: Source) -> Scenario:
                             f"{describe_value(data)}", hint="start with `name:` and `kind:`")
     for key in data:
         if key not in _TOP_KEYS:
-            raise src.error((key,), f"unknown key {key!r}", hint=did_you_mean(key, _TOP_KEYS))
+            raise src.error((key,), f"unknown key {short_repr(key)}",
+                            hint=did_you_mean(key, _TOP_KEYS))
     for required in ("name", "kind"):
         if required not in data:
             raise src.error((), f"missing required key {required!r}",
@@ -136,6 +144,7 @@ def parse_scenario(src: Source) -> Scenario:
     target = convert_dataclass(src, data.get("target"), TargetSpec, ("target",))
     repeat = convert(src, data.get("repeat", 1), PositiveInt, ("repeat",))
     sweep, zipped = _sweep(src, data.get("sweep"), kind)
+    _check_case_count(src, sweep, zipped, repeat)
     params = _params(src, data.get("params"), kind, dict(sweep + zipped))
     criteria = _criteria(src, data.get("sla", []), kind)
     scenario = Scenario(
@@ -149,6 +158,21 @@ def parse_scenario(src: Source) -> Scenario:
             where: KeyPath = ("sweep",) if case.sweep_values else ("params",)
             raise src.error(where, f"case {case.case_id}: {exc}") from None
     return scenario
+
+
+def _check_case_count(src: Source, sweep: tuple[tuple[str, tuple[Any, ...]], ...],
+                      zipped: tuple[tuple[str, tuple[Any, ...]], ...], repeat: int) -> None:
+    """Refuse a scenario of more than MAX_CASES cases before expanding it."""
+    sizes = [len(values) for _, values in sweep] + ([len(zipped[0][1])] if zipped else [])
+    points = math.prod(sizes)
+    if points * repeat <= MAX_CASES:
+        return
+    where: KeyPath = ("repeat",) if repeat > MAX_CASES or not sizes else ("sweep",)
+    axes = f"sweep {' x '.join(map(str, sizes))} values, " if sizes else ""
+    raise src.error(where, f"{points * repeat} cases ({axes}repeat {repeat}); at most "
+                           f"{MAX_CASES} per scenario",
+                    hint="sweep fewer values or repeat less, or split it into several "
+                         "scenario files")
 
 
 def expand(scenario: Scenario) -> list[Case]:
@@ -180,7 +204,8 @@ def _kind(src: Source, value: Any) -> Kind:
                         hint=f"valid: {', '.join(names)}")
     kind = kinds.get(value)
     if kind is None:
-        raise src.error(("kind",), f"unknown kind {value!r}", hint=did_you_mean(value, names))
+        raise src.error(("kind",), f"unknown kind {short_repr(value)}",
+                        hint=did_you_mean(value, names))
     return kind
 
 
@@ -201,11 +226,11 @@ def _sweep(src: Source, data: Any, kind: Kind) -> tuple[
 
     def axis(path: KeyPath, key: str, values: Any) -> tuple[str, tuple[Any, ...]]:
         if key not in sweepable:
-            raise src.error(path, f"cannot sweep unknown key {key!r}",
+            raise src.error(path, f"cannot sweep unknown key {short_repr(key)}",
                             hint=did_you_mean(key, sweepable))
         if not isinstance(values, list):
             raise src.error(path, f"expected a list of values, got {describe_value(values)}",
-                            hint=f"write `{key}: [{values!r}]` for a single value")
+                            hint=f"write `{key}: [{short_repr(values)}]` for a single value")
         if not values:
             raise src.error(path, "the sweep list is empty", hint="give at least one value")
         tp = _sweep_type(kind, key)

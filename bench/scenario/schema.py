@@ -11,8 +11,10 @@ str, list[T], tuple[T, ...], dict[str, T], T | None, nested frozen dataclasses.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -20,7 +22,19 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from bench.errors import ScenarioError
-from bench.scenario.source import KeyPath, Source
+from bench.scenario.source import KeyPath, Source, short_repr
+
+#: No count, size, port or repeat in a scenario comes near a billion: past it a
+#: number is a typo or an attack, and would overflow the C calls it reaches.
+MAX_INT = 10**9
+#: Longest duration: 30 days. A soak run is days long; past this a duration is a
+#: typo (and infinity would make a wait that never ends).
+MAX_DURATION_S = 30 * 86400.0
+
+
+def _number(bound: float) -> str:
+    """100000 as `100000`, not `1e+05`."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,20 +46,24 @@ class Min:
 
     def check(self, value: float) -> str | None:
         if self.exclusive and not value > self.bound:
-            return f"must be > {self.bound:g}"
+            return f"must be > {_number(self.bound)}"
         if not self.exclusive and not value >= self.bound:
-            return f"must be >= {self.bound:g}"
+            return f"must be >= {_number(self.bound)}"
         return None
 
 
 @dataclasses.dataclass(frozen=True)
 class Max:
-    """Constraint: value <= bound."""
+    """Constraint: value <= bound; `why` says where the bound comes from and what
+    to do instead."""
 
     bound: float
+    why: str | None = None
 
     def check(self, value: float) -> str | None:
-        return None if value <= self.bound else f"must be <= {self.bound:g}"
+        if value <= self.bound:
+            return None
+        return f"must be <= {_number(self.bound)}" + (f" ({self.why})" if self.why else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +117,8 @@ def parse_duration(text: str) -> float:
 
 def suggest(word: str, choices: typing.Iterable[str]) -> str | None:
     """The closest of `choices` to `word`, if any is close enough."""
+    if len(word) > 100:  # no valid name is this long; and difflib is quadratic
+        return None
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
@@ -138,7 +158,7 @@ def type_name(tp: Any) -> str:
 def describe_value(value: Any) -> str:
     """`value` for an error message, with its YAML type when that is the problem."""
     kind = {dict: "mapping", list: "list", bool: "boolean", type(None): "null"}.get(type(value))
-    return f"{value!r} ({kind})" if kind else repr(value)
+    return f"{short_repr(value)} ({kind})" if kind else short_repr(value)
 
 
 def convert(src: Source, value: Any, tp: Any, path: KeyPath) -> Any:
@@ -204,7 +224,8 @@ def convert_dataclass(src: Source, value: Any, cls: type, path: KeyPath) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in value:
         if key not in fields:
-            raise src.error((*path, key), f"unknown key {key!r}", hint=did_you_mean(key, fields))
+            raise src.error((*path, key), f"unknown key {short_repr(key)}",
+                            hint=did_you_mean(key, fields))
     kwargs = {}
     for name, f in fields.items():
         if name in value:
@@ -224,13 +245,20 @@ def convert_dataclass(src: Source, value: Any, cls: type, path: KeyPath) -> Any:
 def _duration(src: Source, value: Any, path: KeyPath) -> float:
     if isinstance(value, bool):
         raise src.error(path, f"expected a duration, got {describe_value(value)}")
+    seconds = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError:
-            pass
+        seconds = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):  # not a duration: said below
+            seconds = parse_duration(value)
+    if seconds is not None:
+        if not math.isfinite(seconds):
+            raise src.error(path, f"{describe_value(value)} is not a finite duration",
+                            hint='write seconds as a number, or "30s", "5m", "1h"')
+        if abs(seconds) > MAX_DURATION_S:
+            raise src.error(path, f"{describe_value(value)} is longer than 30 days, the "
+                            "limit for durations")
+        return seconds
     raise src.error(
         path,
         f"{describe_value(value)} is not a duration",
@@ -249,4 +277,9 @@ def _scalar(src: Source, value: Any, tp: Any, path: KeyPath) -> Any:
         raise TypeError(f"schema type {tp!r} is not supported at {path}")
     if not ok(value):
         raise src.error(path, f"expected {type_name(tp)}, got {describe_value(value)}")
+    if tp is float and not math.isfinite(value):  # .inf, .nan, 1e999
+        raise src.error(path, f"{describe_value(value)} is not a finite number")
+    if tp is int and abs(value) > MAX_INT:
+        raise src.error(path, f"{describe_value(value)} is too large",
+                        hint=f"integers in a scenario are at most {MAX_INT}")
     return float(value) if tp is float else value

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.scenario.schema import did_you_mean, parse_duration
+from bench.scenario.source import short_repr
 
 _EXPR = re.compile(
     r"""^\s*(?:(?P<func>[A-Za-z][A-Za-z0-9.]*)\(\s*(?P<column>[A-Za-z_]\w*)\s*\)
@@ -125,11 +126,12 @@ def _is_aggregate(name: str) -> bool:
 def parse(text: str, *, metrics: Mapping[str, str], columns: Mapping[str, str]) -> Criterion:
     """Parse one criterion against the kind's metric and column names."""
     if not isinstance(text, str):
-        raise SlaSyntaxError(f"expected a criterion string, got {text!r}")
+        raise SlaSyntaxError(f"expected a criterion string, got {short_repr(text)}")
+    shown = short_repr(text)
     match = _EXPR.match(text)
     if not match:
         raise SlaSyntaxError(
-            f"cannot parse SLA criterion {text!r}",
+            f"cannot parse SLA criterion {shown}",
             hint="write `METRIC OP NUMBER` or `AGG(COLUMN) OP NUMBER`, "
             "e.g. `phone_home_ok_pct >= 99.5` or `p95(time_to_phone_home_s) <= 600`",
         )
@@ -137,19 +139,19 @@ def parse(text: str, *, metrics: Mapping[str, str], columns: Mapping[str, str]) 
     if func is not None:
         if not _is_aggregate(func):
             raise SlaSyntaxError(
-                f"unknown aggregate {func!r} in {text!r}",
+                f"unknown aggregate {func!r} in {shown}",
                 hint=did_you_mean(func, [a for a in AGGREGATE_NAMES if a != "pNN"])
                 + " (or any percentile pNN)",
             )
         if column not in columns:
             raise SlaSyntaxError(
-                f"unknown column {column!r} in {text!r}", hint=did_you_mean(column, columns)
+                f"unknown column {column!r} in {shown}", hint=did_you_mean(column, columns)
             )
         name, unit_name = column, column
     else:
         if metric not in metrics:
             raise SlaSyntaxError(
-                f"unknown metric {metric!r} in {text!r}", hint=did_you_mean(metric, metrics)
+                f"unknown metric {metric!r} in {shown}", hint=did_you_mean(metric, metrics)
             )
         name, unit_name = metric, metric
     raw = match.group("value")
@@ -157,12 +159,16 @@ def parse(text: str, *, metrics: Mapping[str, str], columns: Mapping[str, str]) 
         threshold = float(raw)
     except ValueError:
         if not unit_name.endswith("_s"):
-            raise SlaSyntaxError(f"threshold {raw!r} in {text!r} is not a number") from None
+            raise SlaSyntaxError(f"threshold {short_repr(raw)} in {shown} is not a number"
+                                 ) from None
         try:
             threshold = parse_duration(raw)
         except ValueError:
             raise SlaSyntaxError(
-                f"threshold {raw!r} in {text!r} is neither a number nor a duration"
+                f"threshold {short_repr(raw)} in {shown} is neither a number nor a duration"
             ) from None
+    if not math.isfinite(threshold):  # inf, nan, 1e999: a criterion that cannot mean anything
+        raise SlaSyntaxError(f"threshold {short_repr(raw)} in {shown} is not a "
+                             "finite number")
     return Criterion(text=text, metric=name, op=match.group("op"), threshold=threshold,
                      aggregate=func)
