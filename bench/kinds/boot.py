@@ -39,6 +39,10 @@ phone_home:
 #: Nova's fault when a port did not become ACTIVE within vif_plugging_timeout.
 VIF_FAILURE = "Failed to allocate the network(s)"
 
+#: Hard cap on one case's count, whatever max_instances says: 10x the
+#: 10,000-instance benchmark. Past it a count is a typo or an attack.
+MAX_COUNT = 100_000
+
 #: Port for the registration server on a real cloud (the field experiment's);
 #: on the simulated cloud any free port.
 REAL_CLOUD_PHONE_HOME_PORT = 8000
@@ -54,7 +58,9 @@ class Batch:
 
 @dataclass(frozen=True)
 class BootParams:
-    count: PositiveInt
+    count: Annotated[int, Min(1), Max(MAX_COUNT, "osbench's limit per case; for more, run "
+                                                  "several scenarios, each with its own "
+                                                  "name_prefix")]
     batch: Batch | None = None
     #: Image, flavor and networks by name or id; the simulated cloud has defaults.
     image: str | None = None
