@@ -6,7 +6,8 @@ first 11 characters of the port id) as one end of a veth pair whose other end
 lives in a network namespace of its own, carrying the port's MAC. Neutron's
 Linux bridge agent finds the tap, wires it into the network's bridge and
 reports the port up, so Neutron marks it ACTIVE for real. Then a real DHCP
-client (`dhclient -1`) asks the DHCP agent's dnsmasq for a lease from inside
+client (`dhclient -1 -d`, kept in the foreground and stopped by the pid it was
+spawned with, lease or not) asks the DHCP agent's dnsmasq for a lease from inside
 the namespace; only after a lease does the player perform cloud-init's
 `phone_home` as the instance's own user_data (read through Nova's API) asks
 for: a form POST of the requested fields to the URL, `tries` attempts 3 s
@@ -30,6 +31,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,8 +41,7 @@ from urllib.parse import urlencode
 
 import yaml
 
-from bench.lab.manage import pid_of
-from bench.minicloud import layout
+from bench.minicloud import layout, services
 
 log = logging.getLogger("osbench.minicloud.guests")
 
@@ -59,6 +60,11 @@ PHONE_HOME_FIELDS = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instanc
 #: The Nova microversion that exposes OS-EXT-SRV-ATTR:user_data to admins.
 USER_DATA_MICROVERSION = "2.3"
 GUESTS_LOG = "guests.jsonl"
+#: How long a DHCP client gets to exit on SIGTERM before SIGKILL (dhclient takes
+#: milliseconds; the bound only matters for a client that hangs).
+CLIENT_STOP_GRACE_S = 5.0
+#: The last lines of a client's log kept for the journal when it gets no lease.
+CLIENT_LOG_LINES = 20
 
 
 def vif_name(port_id: str) -> str:
@@ -246,15 +252,16 @@ class PlayerConfig:
     alive_file: Path | None = None
 
 
-def _stop_dhclient(pid_file: Path) -> None:
-    """SIGTERM the dhclient started with `pid_file` (only while its command line still
-    names the file's directory: hours later the pid may be another process's), and
-    forget the file."""
-    pid = pid_of(pid_file)
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    pid_file.unlink(missing_ok=True)
+async def _until_bound(client: asyncio.subprocess.Process, output: deque[str]) -> bool:
+    """Read a foreground dhclient's log until it reports a lease (True: its lease file is
+    written by then) or ends (False: `-1` gave up)."""
+    assert client.stdout is not None
+    async for raw in client.stdout:
+        line = raw.decode(errors="replace").strip()
+        output.append(line)
+        if line.startswith("bound to "):
+            return True
+    return False
 
 
 class GuestPlayer:
@@ -265,6 +272,8 @@ class GuestPlayer:
         self.conn = conn
         #: port id -> the task playing it
         self.guests: dict[str, asyncio.Task[None]] = {}
+        #: port id -> its DHCP client, kept from the moment it is spawned
+        self.clients: dict[str, asyncio.subprocess.Process] = {}
         self._sem = asyncio.Semaphore(config.setup_concurrency)
         self._log = (config.state_dir / GUESTS_LOG).open("a", encoding="utf-8")
         self._script = dhclient_script(config.state_dir / "dhclient-script")
@@ -272,6 +281,10 @@ class GuestPlayer:
                                             config.dhcp_timeout_s)
         self._lease_dir = config.state_dir / "leases"
         self._lease_dir.mkdir(exist_ok=True)
+
+    def close(self) -> None:
+        """Close the journal (the player is done with)."""
+        self._log.close()
 
     def record(self, event: str, **fields: Any) -> None:
         row = {"at": datetime.now(UTC).isoformat(), "event": event, **fields}
@@ -306,10 +319,6 @@ class GuestPlayer:
         present_ports = {p["id"] for p in ports}
         for port_id in list(self.guests):
             if port_id not in present_ports:
-                task = self.guests.pop(port_id)
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
                 await self._remove(port_id, reason="port deleted")
 
     async def run(self) -> None:
@@ -329,12 +338,10 @@ class GuestPlayer:
             else:
                 self.record("player_stopping", reason="max_lifetime_s reached")
         finally:
-            for port_id, task in list(self.guests.items()):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            for port_id in list(self.guests):
                 await self._remove(port_id, reason="player stopping")
             self.record("player_stopped")
+            self.close()
 
     async def _run(self, *argv: str, timeout_s: float = 30.0) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -405,20 +412,54 @@ class GuestPlayer:
 
     async def _dhcp(self, port_id: str, netns: str) -> dict[str, str] | None:
         lease_file = self._lease_dir / f"{port_id}.leases"
-        pid_file = self._lease_dir / f"{port_id}.pid"
         lease_file.unlink(missing_ok=True)
-        rc, out = await self._run(
-            "ip", "netns", "exec", netns, "dhclient", "-1", "-v", "-cf",
-            str(self._dhclient_conf), "-pf", str(pid_file), "-lf", str(lease_file),
-            "-sf", str(self._script), "eth0",
-            timeout_s=self.config.dhcp_timeout_s + 30.0)
-        # -1 with a lease: dhclient forks into the background to renew it; a guest
-        # needs no renewals here, so stop it (its pidfile names it).
-        _stop_dhclient(pid_file)
-        lease = parse_lease(lease_file.read_text()) if lease_file.exists() else None
+        # -d: the client never forks, so the pid spawned here is the client for its whole
+        # life. Without -d, Debian's dhclient 4.4 forks at once, and after a lease its
+        # child detaches into a session of its own and only then writes its pidfile: a
+        # pidfile read while empty was forgotten with its client still running (9 of 40
+        # leases on this machine, issue 13).
+        client = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", netns, "dhclient", "-d", "-1", "-v", "-cf",
+            str(self._dhclient_conf), "-pf", str(self._lease_dir / f"{port_id}.pid"),
+            "-lf", str(lease_file), "-sf", str(self._script), "eth0",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        self.clients[port_id] = client
+        output: deque[str] = deque(maxlen=CLIENT_LOG_LINES)
+        try:
+            bound = await asyncio.wait_for(_until_bound(client, output),
+                                           self.config.dhcp_timeout_s + 30.0)
+        except TimeoutError:
+            bound = False
+        finally:
+            # A guest needs no renewals here: stop the client, lease or not.
+            await self._stop_client(port_id)
+        lease = parse_lease(lease_file.read_text()) if bound and lease_file.exists() else None
         if lease is None:
-            self.record("dhcp_give_up", port_id=port_id, exit=rc, output=out[-500:])
+            self.record("dhcp_give_up", port_id=port_id, exit=client.returncode,
+                        output="\n".join(output)[-500:])
         return lease
+
+    async def _stop_client(self, port_id: str) -> None:
+        """Stop a guest's DHCP client by the pid kept since its spawn: SIGTERM to its
+        process group (its session holds it and any dhclient-script it runs), SIGKILL
+        after CLIENT_STOP_GRACE_S. Each signal only while that pid's command line still
+        names the lease directory: once reaped, the pid may be another process's."""
+        client = self.clients.get(port_id)
+        if client is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if client.returncode is None and services.names_path(client.pid, self._lease_dir):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(client.pid, sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(client.wait(), CLIENT_STOP_GRACE_S)
+                break
+        else:
+            self.record("client_not_stopped", port_id=port_id, pid=client.pid)
+            return  # left for `down`, which stops whatever names the state directory
+        # Forgotten only once stopped: a removal cancelled half-way finds it again.
+        self.clients.pop(port_id, None)
 
     async def _phone_home(self, server: dict[str, Any], lease: dict[str, str]) -> None:
         instance_id = server["id"]
@@ -445,7 +486,15 @@ class GuestPlayer:
                         attempts=result.attempts, error=result.error)
 
     async def _remove(self, port_id: str, *, reason: str) -> None:
-        _stop_dhclient(self._lease_dir / f"{port_id}.pid")
+        """Remove a guest: end its task, stop its DHCP client (by pid, lease or not),
+        delete its namespace and tap."""
+        task = self.guests.pop(port_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._stop_client(port_id)
+        (self._lease_dir / f"{port_id}.pid").unlink(missing_ok=True)
         netns = guest_netns(port_id)
         # Deleting the namespace deletes eth0 and with it its veth peer, the tap.
         await self._run("ip", "netns", "delete", netns)

@@ -5,7 +5,8 @@
 configure, database, messaging, identity, sync (database schemas), services,
 resources (network, image, flavor), guests (the guest player), versions.
 `down` stops every process minicloud recorded (by PID), the DHCP agent's
-dnsmasq (by its pidfile), and removes the guests, bridges and namespaces
+dnsmasq (by its pidfile), any process whose command line still names the state
+directory (in any namespace), and removes the guests, bridges and namespaces
 minicloud's network made. It keeps packages, configuration and databases, so
 the next `up` is quick; it never touches a configuration it did not write.
 """
@@ -498,19 +499,25 @@ def down(state_dir: Path) -> list[str]:
     (state_dir / ALIVE_FILE).unlink(missing_ok=True)
     network_id = _network_id(state_dir)
     removed += [f"process {p}" for p in stop_all(state_dir)]
-    # dnsmasq daemonises away from the DHCP agent: its pidfile names it.
-    # Each pid only while its command line still names its pidfile's directory (a
+    # dnsmasq daemonises away from the DHCP agent: its pidfile names it, and its pid is
+    # signalled only while its command line still names its pidfile's directory (a
     # recycled pid does not); dnsmasq of minicloud's own network only.
-    dnsmasq = ([Path(f"/var/lib/neutron/dhcp/{network_id}/pid")] if network_id else [])
-    for what, pid_file in ([("dnsmasq", p) for p in dnsmasq]
-                           + [("dhclient", p) for p in (state_dir / "leases").glob("*.pid")]):
-        pid = pid_of(pid_file)
+    if network_id:
+        pid = pid_of(Path(f"/var/lib/neutron/dhcp/{network_id}/pid"))
         if pid is not None:
             with contextlib.suppress(services.StillRunning):
-                services.stop(services.Recorded(what, pid, services.start_ticks(pid) or 0, ()))
-            removed.append(f"process {what} (pid {pid})")
-        if what == "dhclient":
-            pid_file.unlink(missing_ok=True)
+                services.stop(services.Recorded("dnsmasq", pid,
+                                                services.start_ticks(pid) or 0, ()))
+            removed.append(f"process dnsmasq (pid {pid})")
+    # Whatever still names the state directory, in any namespace: a guest's dhclient
+    # whose player died before stopping it, a player that was never recorded.
+    stopped, survivors = services.stop_naming(state_dir)
+    removed += [f"process {name} (pid {pid}) naming {state_dir}"
+                for pid, name in stopped.items()]
+    removed += [f"process {name} (pid {pid}) naming {state_dir} NOT stopped: it outlived "
+                "SIGKILL; run `osbench minicloud down` again" for pid, name in survivors.items()]
+    for pid_file in (state_dir / "leases").glob("*.pid"):
+        pid_file.unlink()
     # Taps are found by their bridge, so before anything is unplugged; bridge last.
     links = sorted((link for link in _links() if _is_ours(link)),
                    key=lambda link: link == layout.PROVIDER_BRIDGE)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -254,6 +255,70 @@ def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
     if survivors:
         raise StillRunning(f"pids {sorted(survivors)} outlived SIGKILL")
     return True
+
+
+def names_path(pid: int, path: Path) -> bool:
+    """True if the command line of `pid` names `path` or a file under it, as a word of
+    its own or after `=` (`/a/b` is not named by `/a/bc`); a zombie's command line is
+    empty and names nothing. The guard before signalling a pid known from a pidfile or
+    a spawn long ago: a recycled pid would not name minicloud's files."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return _naming_pattern(path).search(cmdline) is not None
+
+
+def _naming_pattern(path: Path) -> re.Pattern[bytes]:
+    # Arguments are NUL-separated; inside one (`sh -c '...'`) words end at spaces, quotes.
+    edge = rb"\0\s'\"="
+    return re.compile(rb"(?:^|(?<=[" + edge + rb"]))" + re.escape(bytes(path))
+                      + rb"(?=$|[/" + edge + rb"])")
+
+
+def _ancestors(pid: int) -> set[int]:
+    out = set()
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+        out.add(pid)
+    return out
+
+
+def naming(path: Path) -> dict[int, str]:
+    """Live processes whose command line names `path`, with their command names, in
+    every network namespace (they share this PID namespace's /proc); this process and
+    its ancestors are spared (they may name it: `osbench minicloud --state-dir DIR down`)."""
+    spared = {os.getpid(), *_ancestors(os.getpid())}
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) not in spared and names_path(
+                int(entry.name), path):
+            with contextlib.suppress(OSError):
+                found[int(entry.name)] = (entry / "comm").read_text().strip()
+    return found
+
+
+def stop_naming(path: Path, *, grace_s: float = STOP_GRACE_S
+                ) -> tuple[dict[int, str], dict[int, str]]:
+    """Stop every process `naming` finds: SIGTERM, SIGKILL after `grace_s`, each signal
+    only while the pid still names `path`. Returns (stopped, outlived SIGKILL), each
+    pid -> command name."""
+    found = naming(path)
+
+    def alive() -> list[int]:
+        return [pid for pid in found if names_path(pid, path)]
+
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        _signal(alive(), sig)
+        deadline = time.monotonic() + wait_s
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    survivors = alive()
+    return ({pid: name for pid, name in found.items() if pid not in survivors},
+            {pid: found[pid] for pid in survivors})
 
 
 def _zombie(pid: int) -> bool:
