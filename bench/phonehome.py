@@ -330,14 +330,17 @@ class RegistrationServer:
         """The `phone_home` URL for cloud-init, with `$INSTANCE_ID` left in.
 
         `advertised_url` (if set) is the base as given, e.g. behind NAT;
-        otherwise `http://<advertise_host or bound host>:<port>`. A wildcard
-        bind has no address a guest could use, so then `advertise_host` is
-        required (see `default_advertise_address`).
+        otherwise `http://<bound host>:<port>`. A wildcard bind has no
+        address a guest could use, so then `advertise_host` is required (see
+        `default_advertise_address`); it is ignored for any other bind, the
+        one address the server can be reached on.
         """
         path = f"/{self.token}/$INSTANCE_ID/"
         if self.advertised_url is not None:
             return self.advertised_url.rstrip("/") + path
-        host = advertise_host if advertise_host is not None else self.host
+        host = self.host
+        if host in _WILDCARDS and advertise_host is not None:
+            host = advertise_host
         if host in _WILDCARDS:
             raise ValueError(
                 f"registration server is bound to wildcard {self.host!r}: pass "

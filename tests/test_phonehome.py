@@ -380,6 +380,8 @@ async def test_url_template(seen: list[Arrival]) -> None:
         clock=StepClock(), on_arrival=seen.append, host="127.0.0.1", token="run-42-secret"
     ) as srv:
         assert srv.url_template() == f"http://127.0.0.1:{srv.port}/run-42-secret/$INSTANCE_ID/"
+        # Bound to one address: the only one a guest can reach it on.
+        assert srv.url_template("10.0.0.5") == srv.url_template()
     proxied = RegistrationServer(
         clock=StepClock(),
         on_arrival=seen.append,
