@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 #: A top-level `name:` / `kind:` key: column 0, as a scenario file writes them.
 _TOP_NAME = re.compile(r"^name\s*:", re.MULTILINE)
 _TOP_KIND = re.compile(r"^kind\s*:", re.MULTILINE)
+#: How much of a YAML file is read to tell whether it is a scenario: a big data
+#: file in the repository is never read whole. The scenario loader refuses files
+#: larger than this (bench.scenario.source.MAX_FILE_BYTES) anyway.
+_SNIFF_BYTES = 256 * 1024
 
 #: What each scenario run that ran in this session ended as, for the summary.
 _RUNS_KEY = pytest.StashKey["list[tuple[Scenario, RunResult]]"]()
@@ -99,7 +103,8 @@ def is_scenario_file(path: Path, session: pytest.Session) -> bool:
     if session.isinitpath(path):
         return True
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as f:
+            text = f.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return False
     return bool(_TOP_NAME.search(text) and _TOP_KIND.search(text))

@@ -125,6 +125,7 @@ def load_text(text: str, file: str) -> Source:
     """Parse YAML `text` (named `file` in errors) into a Source."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise _too_big(file)
+    loader: _BoundedLoader | None = None
     try:
         loader = _BoundedLoader(text, file)
         node = loader.get_single_node()
@@ -145,6 +146,10 @@ def load_text(text: str, file: str) -> Source:
                      "YAML", hint="write it as an escape inside double quotes") from None
     except yaml.YAMLError as exc:
         raise _error(file, None, (), f"YAML error: {exc}") from None
+    except ValueError as exc:  # PyYAML's scanner on an escape past U+10FFFF: chr() fails
+        line = loader.line + 1 if loader is not None else None
+        raise _error(file, line, (), f"YAML syntax error: {exc}",
+                     hint="check the escapes in quoted strings on that line") from None
     return Source(file=file, data=data, lines=lines)
 
 
@@ -277,9 +282,11 @@ class _Converter:
             raise self.too_large(node, path)
         try:
             value = self.loader.construct_object(node)
-        except (ValueError, OverflowError):  # a date like 2024-13-45
+        except Exception:  # PyYAML's constructors fail on a date like 2024-13-45 or a
+            # forced tag (`!!int ''`, `!!bool x`, `!!timestamp x`) with ValueError,
+            # IndexError, KeyError or AttributeError: each means "not readable as that".
             kind = node.tag.rsplit(":", 1)[-1]
-            raise self.fail(node, path, f"cannot read {short_repr(node.value)} as a {kind}",
+            raise self.fail(node, path, f"cannot read {short_repr(node.value)} as !!{kind}",
                             hint="quote it to make it a string") from None
         if is_int and abs(value) > MAX_INTEGER:
             raise self.too_large(node, path)

@@ -165,6 +165,156 @@ BOOT_CASES = {
 CASES.update({f"boot: {k}": v for k, v in BOOT_CASES.items()})
 
 
+def alias_bomb(levels: int) -> str:
+    """Billion laughs: each level an anchored list of 9 aliases of the level before."""
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"[: levels - 1], strict=False):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+# Hostile files (issue 13): each fails fast, bounded, on one line naming the key.
+HOSTILE_CASES = {
+    "alias bomb": (  # 9**7 = 4.8 million copies: 14 s and 1.4 GB before the bound
+        GOOD + alias_bomb(7),
+        "9: e[1][5][2][1][0]: YAML aliases here expand to more than 20000 values, the limit "
+        "for scenario files (write the values out, or use fewer aliases)",
+    ),
+    "self-referencing anchor": (
+        GOOD.replace("params:", "params: &p").replace("  ticks: 3", "  ticks: 3\n  more: *p"),
+        "3: params.more: a YAML alias refers to a value that contains it (an anchored value "
+        "cannot include itself)",
+    ),
+    "self-referencing list": (
+        GOOD.replace("sla:\n  - ticks_done >= 3\n  - p95(value) <= 10\n", "sla: &s [*s]\n"),
+        "6: sla[0]: a YAML alias refers to a value that contains it (an anchored value "
+        "cannot include itself)",
+    ),
+    "deep flow nesting": (
+        GOOD.replace("sla:\n  - ticks_done >= 3\n", "sla:\n  - " + "[" * 5000 + "]" * 5000
+                     + "\n"),
+        "7: sla" + "[0]" * 31 + ": nested more than 32 levels deep, the limit for scenario "
+        "files",
+    ),
+    "deep block nesting": (
+        GOOD + "".join("  " * i + f"k{i}:\n" for i in range(100)),
+        "42: k0.k1.k2.k3.k4.k5.k6.k7.k8.k9.k10.k11.k12.k13.k14.k15.k16.k17.k18.k19.k20.k21."
+        "k22.k23.k24.k25.k26.k27.k28.k29.k30.k31: nested more than 32 levels deep, the limit "
+        "for scenario files",
+    ),
+    "huge integer": (
+        GOOD.replace("ticks: 3", "ticks: " + "9" * 5000),
+        "4: params.ticks: the integer '99999999999999999999999999999999999999999999999999999"
+        "99999999999999999999999999... (5000 characters) is too large (scenario integers are "
+        "at most 9223372036854775807)",
+    ),
+    "integer above the field limit": (
+        GOOD.replace("ticks: 3", "ticks: 10000000000"),
+        "4: params.ticks: 10000000000 is too large (integers in a scenario are at most "
+        "1000000000)",
+    ),
+    "python tag": (
+        GOOD.replace("ticks: 3", "ticks: !!python/name:os.system"),
+        "4: params.ticks: YAML tag 'tag:yaml.org,2002:python/name:os.system' is not allowed "
+        "in scenario files (use plain strings, numbers, booleans, null, lists and mappings)",
+    ),
+    "python tag on a mapping": (
+        GOOD.replace("params:", "params: !!python/object/apply:os.system"),
+        "3: params: YAML tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed "
+        "in scenario files (use plain strings, numbers, booleans, null, lists and mappings)",
+    ),
+    "infinite duration": (
+        GOOD.replace("10ms", ".inf"),
+        "5: params.interval_s: inf is not a finite duration (write seconds as a number, or "
+        '"30s", "5m", "1h")',
+    ),
+    "duration past 30 days": (
+        GOOD.replace("10ms", "1000h"),
+        "5: params.interval_s: '1000h' is longer than 30 days, the limit for durations",
+    ),
+    "not-a-number": (
+        GOOD.replace("ticks: 3", "ticks: 3\n  value: .nan"),
+        "5: params.value: nan is not a finite number",
+    ),
+    "infinite sla threshold": (
+        GOOD.replace("ticks_done >= 3", "ticks_done >= 1e999"),
+        "7: sla[0]: threshold '1e999' in 'ticks_done >= 1e999' is not a finite number",
+    ),
+    "huge repeat": (
+        GOOD + "repeat: 1000000000\n",
+        "9: repeat: 1000000000 cases (repeat 1000000000); at most 10000 per scenario (sweep "
+        "fewer values or repeat less, or split it into several scenario files)",
+    ),
+    "huge sweep": (  # 3000 x 3000 = 9 million cases
+        GOOD.replace("  ticks: 3\n", "") + "sweep:\n  ticks: [" + ", ".join(
+            str(i) for i in range(1, 3001)) + "]\n  value: [" + ", ".join(
+            f"{i}.0" for i in range(3000)) + "]\n",
+        "8: sweep: 9000000 cases (sweep 3000 x 3000 values, repeat 1); at most 10000 per "
+        "scenario (sweep fewer values or repeat less, or split it into several scenario "
+        "files)",
+    ),
+    "long value truncated": (
+        GOOD.replace("ticks: 3", "ticks: " + "x" * 200_000),
+        "4: params.ticks: expected an integer, got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (200000 characters)",
+    ),
+    "escape sequences in a key": (
+        GOOD.replace("  ticks: 3", '  ticks: 3\n  "\\e]0;pwned\\a\\e[2J": 1'),
+        "5: params.'\\x1b]0;pwned\\x07\\x1b[2J': unknown key '\\x1b]0;pwned\\x07\\x1b[2J' "
+        "(valid: announce, cleanup_delay_s, cleanup_marker, fail_after, interval_s, ticks, "
+        "value)",
+    ),
+    "raw control character": (
+        GOOD.replace("name: ticks", "name: ti\x1b[2Jcks"),
+        "1: character '\\x1b' is not allowed in YAML (write it as an escape inside double "
+        "quotes)",
+    ),
+    "file too large": (
+        GOOD + "description: |\n" + "  lorem ipsum dolor sit amet\n" * 10_000,
+        " the file is larger than 262144 bytes, the limit for scenario files (move large "
+        "data (user_data) out of the scenario or shorten it)",
+    ),
+    "forced tag": (
+        GOOD.replace("ticks: 3", "ticks: !!int ''"),
+        "4: params.ticks: cannot read '' as !!int (quote it to make it a string)",
+    ),
+    "escape past U+10FFFF": (
+        GOOD.replace("ticks: 3", 'ticks: "\\U1e999000"'),
+        "4: YAML syntax error: chr() arg not in range(0x110000) (check the escapes in quoted "
+        "strings on that line)",
+    ),
+    "non-string key": (
+        GOOD.replace("  ticks: 3", "  ticks: 3\n  [a, b]: 1"),
+        "5: params: keys must be strings, got a list",
+    ),
+}
+
+BOOT_HOSTILE_CASES = {
+    "count of 10**90": (
+        BOOT.replace("count: 100", "count: 1" + "0" * 90),
+        "4: params.count: the integer '100000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000... (91 characters) is too large (scenario integers are at "
+        "most 9223372036854775807)",
+    ),
+    "count above the hard cap": (
+        BOOT.replace("count: 100", "count: 200000"),
+        "4: params.count: 200000 must be <= 100000 (osbench's limit per case; for more, run "
+        "several scenarios, each with its own name_prefix)",
+    ),
+    "infinite timeout": (
+        BOOT + "  active_timeout_s: .inf\n",
+        "7: params.active_timeout_s: inf is not a finite duration (write seconds as a number, "
+        'or "30s", "5m", "1h")',
+    ),
+}
+
+HOSTILE_CASES.update({f"boot: {k}": v for k, v in BOOT_HOSTILE_CASES.items()})
+CASES.update({f"hostile: {k}": v for k, v in HOSTILE_CASES.items()})
+
+#: Longest error line a scenario may produce (the longest golden one is about 330).
+MAX_ERROR_LINE = 1000
+
+
 @pytest.mark.parametrize("mistake", sorted(CASES))
 def test_mistake_gives_exact_located_error(
     mistake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -176,3 +326,5 @@ def test_mistake_gives_exact_located_error(
     out = capsys.readouterr()
     assert out.err == f"osbench: error: {path}:{expected}\n"
     assert "Traceback" not in out.err
+    assert len(out.err) <= MAX_ERROR_LINE
+    assert out.err[:-1].isprintable()  # one line, nothing a terminal would act on
