@@ -42,8 +42,11 @@ MAX_INTEGER = 2**63 - 1
 _MAX_INTEGER_CHARS = 100
 #: How much of a bad value an error message shows; the rest is counted, not echoed.
 MAX_SHOWN_CHARS = 80
-#: Longest message or hint line; the longest real one is about 250 characters.
+#: Longest message, and longest hint; the longest real one is a hint listing a
+#: kind's 23 keys, about 350 characters.
 MAX_MESSAGE_CHARS = 400
+#: Longest key path shown (32 levels of odd keys could make 2,600 characters).
+MAX_KEY_PATH_CHARS = 160
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,79}")
 
@@ -116,7 +119,7 @@ def _error(file: str, line: int | None, path: KeyPath, message: str, *,
         printable(message),
         file=file,
         line=line,
-        key_path=format_path(path) or None,
+        key_path=printable(format_path(path), MAX_KEY_PATH_CHARS) or None,
         hint=printable(hint) if hint is not None else None,
     )
 
