@@ -1,5 +1,5 @@
 """`python -m bench` is the `osbench` command."""
 
-from bench.cli import main
+from bench.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +40,13 @@ class CleanupReport:
     leftover_servers: list[str] = field(default_factory=list)
     deleted_ports: list[str] = field(default_factory=list)
     leftover_ports: list[str] = field(default_factory=list)
+    #: Names a create of unknown outcome may still add that never appeared
+    #: before the wait for them ended: they may appear later.
+    unaccounted: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not self.leftover_servers and not self.leftover_ports
+        return not (self.leftover_servers or self.leftover_ports or self.unaccounted)
 
 
 def owned(server: dict[str, Any], run_id: str) -> bool:
@@ -56,6 +59,8 @@ async def delete_run_servers(
     run_id: str,
     name_regex: str,
     network_ids: Iterable[str] = (),
+    may_appear: Collection[str] = (),
+    appear_until: float | None = None,
     concurrency: int = 20,
     poll_interval_s: float = 2.0,
     timeout_s: float = 900.0,
@@ -63,16 +68,14 @@ async def delete_run_servers(
     on_progress: Callable[[str], None] | None = None,
 ) -> CleanupReport:
     """Delete the servers matching `name_regex` that carry the run's metadata
-    (bounded concurrency), wait until they are gone, then remove ports they
-    left on `network_ids`."""
+    (bounded concurrency) until none is listed, then remove ports they left on
+    `network_ids`.
+
+    `may_appear` names servers a create of unknown outcome may still add: the
+    listing is repeated until each has been seen (and deleted) or the clock
+    passes `appear_until`; those never seen are reported as `unaccounted`.
+    """
     report = CleanupReport()
-    regex = name_regex
-    servers = await client.list_servers(name_regex=regex)
-    ours = [s for s in servers if owned(s, run_id)]
-    report.skipped_foreign = [s["id"] for s in servers if not owned(s, run_id)]
-    report.matched = [s["id"] for s in ours]
-    if dry_run or not ours:
-        return report
     gate = asyncio.Semaphore(concurrency)
 
     async def delete(server_id: str) -> None:
@@ -80,19 +83,45 @@ async def delete_run_servers(
             if await client.delete_server(server_id):
                 report.deleted.append(server_id)
 
-    await asyncio.gather(*(delete(s["id"]) for s in ours))
-    if on_progress:
-        on_progress(f"cleanup: delete requested for {len(report.deleted)} server(s)")
-    ids = set(report.matched)
-    deadline = client.clock.monotonic() + timeout_s
-    remaining = ids
+    waiting_for = set(may_appear)
+    start = client.clock.monotonic()
+    appear_until = start if appear_until is None else appear_until
+    deadline = start + timeout_s
+    ids: set[str] = set()
+    foreign: set[str] = set()
+    remaining: set[str] = set()
+    look_for_new = True  # the first listing, and while a create may still add servers
     while True:
-        listed = await client.list_servers(name_regex=regex, all_fields=False)
+        listed = await client.list_servers(name_regex=name_regex, all_fields=look_for_new)
+        fresh: list[str] = []
+        if look_for_new:  # metadata is only in the detailed listing
+            ours = [s for s in listed if owned(s, run_id)]
+            foreign |= {s["id"] for s in listed if not owned(s, run_id)}
+            waiting_for -= {s.get("name") for s in ours}
+            fresh = [s["id"] for s in ours if s["id"] not in ids]
+            ids.update(fresh)
+            report.matched += fresh
         remaining = {s["id"] for s in listed} & ids
-        if not remaining or client.clock.monotonic() > deadline:
+        if dry_run:
             break
+        await asyncio.gather(*(delete(i) for i in fresh))
+        if fresh and on_progress:
+            on_progress(f"cleanup: delete requested for {len(fresh)} server(s)")
+        now = client.clock.monotonic()  # one reading for both bounds
+        look_for_new = bool(waiting_for) and now < appear_until
+        if not remaining and not look_for_new:
+            break
+        if now > deadline:
+            break
+        if look_for_new and on_progress:
+            on_progress(f"cleanup: waiting for {len(waiting_for)} server(s) a create of "
+                        "unknown outcome may still add")
         await client.clock.sleep(poll_interval_s)
-    report.leftover_servers = sorted(remaining)
+    report.skipped_foreign = sorted(foreign)
+    report.leftover_servers = [] if dry_run else sorted(remaining)
+    report.unaccounted = sorted(waiting_for)
+    if dry_run:
+        return report
     for network_id in network_ids:
         ports = await client.list_ports(network_id=network_id)
         for port in ports:

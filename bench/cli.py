@@ -2,8 +2,9 @@
 and chooses the exit code.
 
 Exit codes: 0 ok; 1 a check failed (SLA breach, regression); 2 a user error
-(one line on stderr); 130 interrupted. Anything else is a bug and keeps its
-traceback.
+(one line on stderr); 3 cleanup could not prove that everything the run
+created is gone (`osbench cleanup RUN` finds the rest); 130 interrupted.
+Anything else is a bug and keeps its traceback.
 
 Every command is a module in `bench.commands` with `add_parser(subparsers)`
 and `run(args) -> int`.
@@ -13,9 +14,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
+from types import FrameType
 
 from bench import __version__
 from bench.errors import UserError
@@ -23,13 +28,19 @@ from bench.errors import UserError
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USER_ERROR = 2
+EXIT_CLEANUP_INCOMPLETE = 3
 EXIT_INTERRUPTED = 130
 
 #: Command modules under bench.commands, in the order `--help` lists them.
 COMMANDS = ("run", "validate", "report", "compare", "cleanup", "sim", "lab", "minicloud")
+#: The commands that call OpenStack APIs through openstacksdk.
+SDK_COMMANDS = frozenset({"run", "cleanup", "sim", "minicloud"})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given `argv` naming a command, only that command's module
+    is imported (the others pull in pandas, scipy, matplotlib, openstacksdk: 3 s
+    of start-up that `osbench validate` does not need)."""
     parser = argparse.ArgumentParser(
         prog="osbench",
         description="Benchmark and load-test harness for OpenStack clouds.",
@@ -37,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"osbench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    named = words[0] if words and words[0] in COMMANDS else None
+    for name in COMMANDS if named is None else (named,):
         module = importlib.import_module(f"bench.commands.{name}")
         module.add_parser(subparsers)
     return parser
@@ -55,15 +68,61 @@ def quiet_sdk_warnings() -> None:
         warnings.filterwarnings("ignore", category=category)
 
 
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    quiet_sdk_warnings()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # First of all: start-up (imports, parsing) takes seconds on a busy machine,
+    # and a SIGTERM there must end like a SIGINT, in one line with 130, not with
+    # a silent -15. A running scenario routes both signals to its own handler.
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if args.command in SDK_COMMANDS:  # importing openstacksdk costs ~0.5 s
+            quiet_sdk_warnings()
         return int(args.func(args))
     except UserError as exc:
         print(f"osbench: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("osbench: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"osbench: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ImportError as exc:
+        # A signal inside a C extension's initialisation (matplotlib's, while
+        # start-up imports) surfaces as "ImportError: initialization failed".
+        interrupt = _interrupt_behind(exc)
+        if interrupt is None:
+            raise
+        print(f"osbench: interrupted{f' ({interrupt})' if str(interrupt) else ''}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt that caused `exc`, if any (bounded walk of its chain)."""
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None or isinstance(cause, KeyboardInterrupt):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def entry() -> None:
+    """The `osbench` command and `python -m bench`: `main`, then exit with its code.
+    A signal that lands once the code is chosen (during interpreter shutdown) is
+    ignored: before, one could still turn a handled 130 into a death by SIGINT.
+    Worker threads stuck on a silent API do not hold the exit."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        # A worker still in an SDK call to a silent API (it ends at api_timeout):
+        # everything osbench wrote is on disk, so do not wait for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -24,8 +24,11 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import openstack
+import openstack.config
+import openstack.connection
 import openstack.exceptions
 from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1.exceptions import auth_plugins
 
 from bench import targets
 from bench.clock import Clock, RealClock
@@ -42,6 +45,13 @@ _RETRY_STATUSES = frozenset({502, 503, 504})
 _RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 #: Nova caps a page at 1000 servers; ask for that many to keep pages few.
 PAGE_LIMIT = 1000
+#: Seconds any one API request may take when the clouds.yaml entry sets no
+#: `api_timeout`: without one, a server that accepts and never answers held
+#: osbench for ever (issue 13). A create that times out is "outcome unknown",
+#: reconciled by listing, never re-sent; 60 s is the field's proxy timeout.
+DEFAULT_API_TIMEOUT_S = 60.0
+#: keystoneauth plugins that authenticate with auth.password.
+PASSWORD_PLUGINS = frozenset({"password", "v2password", "v3password"})
 
 
 @dataclass(frozen=True)
@@ -128,11 +138,13 @@ class CloudClient:
             reason = ""
             try:
                 response = await self._in_thread(send)
-            except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout) as exc:
+            except ks_exceptions.ConnectFailure as exc:
                 if not idempotent:
                     raise CloudError(f"{method} {url}: cannot connect: {exc}") from exc
                 reason = type(exc).__name__
             except ks_exceptions.ClientException as exc:
+                # keystoneauth reports a read timeout as ConnectTimeout: the request
+                # may have been sent and acted on.
                 if not idempotent:
                     raise CloudOutcomeUnknown(f"{method} {url}: {type(exc).__name__}: {exc}"
                                               ) from exc
@@ -329,6 +341,7 @@ def _describe_real(conn: Any, name: str) -> dict[str, Any]:
         "auth_url": auth.get("auth_url"),
         "region": config.region_name,
         "project": auth.get("project_name") or auth.get("project_id"),
+        "api_timeout_s": config.config.get("api_timeout"),
     }
 
 
@@ -357,16 +370,64 @@ def _versions_real(conn: Any) -> dict[str, Any]:
     return out
 
 
+def _cloud_region(name: str) -> Any:
+    """clouds.yaml entry `name`, checked without touching the network; every way
+    it can be wrong is one UserError naming the cloud."""
+    hint = ("name an entry of clouds.yaml (./, ~/.config/openstack, /etc/openstack, or "
+            "OS_CLIENT_CONFIG_FILE)")
+    try:
+        region = openstack.config.get_cloud_region(cloud=name)
+    except openstack.exceptions.ConfigException as exc:
+        raise UserError(f"cloud {name!r}: {exc}", hint=hint) from None
+    except auth_plugins.NoMatchingPlugin as exc:
+        raise UserError(f"cloud {name!r}: auth_type {exc.name!r} is not a keystoneauth "
+                        "plugin", hint="e.g. auth_type: password, or v3applicationcredential"
+                        ) from None
+    except auth_plugins.MissingRequiredOptions as exc:
+        missing = ", ".join(f"auth.{o.dest}" for o in exc.options)
+        raise UserError(f"cloud {name!r}: clouds.yaml entry lacks {missing}",
+                        hint="add it to the entry") from None
+    auth = region.config.get("auth") or {}
+    # keystoneauth finds a missing password only when it authenticates, and says
+    # only "password is a required attribute".
+    if region.config.get("auth_type") in PASSWORD_PLUGINS and not auth.get("password"):
+        raise UserError(f"cloud {name!r}: clouds.yaml entry lacks auth.password",
+                        hint="add it to the entry (or to secure.yaml beside clouds.yaml)")
+    return region
+
+
+def check_cloud(spec: TargetSpec) -> None:
+    """The targets checker: a named cloud must be a usable clouds.yaml entry."""
+    if spec.cloud:
+        _cloud_region(spec.cloud)
+
+
+def connect(name: str) -> Any:
+    """An authenticated openstacksdk Connection to clouds.yaml entry `name`, every
+    request bounded by its `api_timeout` (default DEFAULT_API_TIMEOUT_S). An
+    unusable entry or an unreachable cloud is one UserError naming the cloud; the
+    token is never part of it."""
+    region = _cloud_region(name)
+    if region.config.get("api_timeout") is None:
+        region.config["api_timeout"] = DEFAULT_API_TIMEOUT_S
+    conn = openstack.connection.Connection(config=region)
+    auth_url = (region.config.get("auth") or {}).get("auth_url")
+    try:
+        conn.authorize()  # once, here: every later call reuses the token
+    except Exception as exc:  # keystoneauth raises bare Exception for a missing password
+        conn.close()
+        text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise UserError(f"cloud {name!r}: cannot authenticate at {auth_url}: {text}",
+                        hint=f"check the entry; every request times out after "
+                        f"{region.config['api_timeout']:g} s (api_timeout)") from None
+    return conn
+
+
 @asynccontextmanager
 async def open_cloud(spec: TargetSpec, seed: int) -> AsyncIterator[targets.Target]:
     """A real cloud when `spec.cloud` names one, else the embedded simulated cloud."""
     if spec.cloud:
-        try:
-            conn = await asyncio.to_thread(openstack.connect, cloud=spec.cloud)
-        except openstack.exceptions.ConfigException as exc:
-            raise UserError(f"cloud {spec.cloud!r}: {exc}",
-                            hint="name an entry of clouds.yaml (./, ~/.config/openstack, "
-                            "/etc/openstack, or OS_CLIENT_CONFIG_FILE)") from None
+        conn = await asyncio.to_thread(connect, spec.cloud)
         client = CloudClient(conn, clock=RealClock())
         try:
             yield CloudTarget(client, simulated=False,
@@ -390,4 +451,4 @@ async def open_cloud(spec: TargetSpec, seed: int) -> AsyncIterator[targets.Targe
             await asyncio.to_thread(client.close)
 
 
-targets.register_opener("cloud", open_cloud)
+targets.register_opener("cloud", open_cloud, check_cloud)

@@ -83,3 +83,9 @@ class HostError(TargetError):
 class CloudOutcomeUnknown(CloudError):
     """A create whose outcome is unknown (proxy 504, read timeout): the servers may
     exist. Reconcile by listing; never send the create again."""
+
+
+class CleanupIncomplete(OsbenchError):
+    """Cleanup ended without proof that everything the run created is gone: a
+    create still unanswered, servers a create of unknown outcome may still add,
+    or deletions that did not finish. `osbench cleanup RUN` finds the rest."""

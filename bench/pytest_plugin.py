@@ -232,6 +232,10 @@ class CaseItem(pytest.Item):
                                  *((f"metric.{k}", v) for k, v in outcome.metrics.items()),
                                  *((f"sla: {v.criterion.text}", v.describe())
                                    for v in outcome.verdicts)]
+        if result.cleanup_problems:
+            raise CaseFailed(f"cleanup incomplete: {'; '.join(result.cleanup_problems)}\n"
+                             f"what the run created may still be on the target: run "
+                             f"`osbench cleanup {result.path}`")
         if outcome.status != "completed":
             raise CaseFailed(f"case {self.case.case_id} of {file.scenario.name} errored: "
                             f"{outcome.error}\nresults: {result.path}")

@@ -5,10 +5,14 @@ with a CaseContext that journals every row as it is recorded, then runs the
 case's cleanups (last added first, shielded from further signals), and judges
 the SLA criteria on the rows the case recorded.
 
-SIGINT/SIGTERM: no new case starts, the running case is cancelled, its
-cleanups run, the journal is flushed and the manifest says `interrupted`.
-A second signal while cleaning up only says so: leaving a cloud half-cleaned
-is worse than waiting.
+SIGINT/SIGTERM: no new case starts, the running case (or the opening of its
+target) is cancelled, its cleanups run, the journal is flushed and the
+manifest says `interrupted`. A second signal abandons whatever is still
+running, cleanup included: the manifest says `cleanup: abandoned` and
+`on_abandon` (the CLI: print, exit at once) is called; `osbench cleanup RUN`
+finds what is left. A cleanup that ends without proof that everything is
+gone (a create still unanswered, deletions unfinished) is listed in
+`RunResult.cleanup_problems`.
 """
 
 from __future__ import annotations
@@ -74,6 +78,9 @@ class RunResult:
     path: Path
     status: str  # completed | failed | interrupted
     cases: list[CaseOutcome]
+    #: Cleanups that could not prove everything they own is gone; non-empty
+    #: means the target may hold what this run created (`osbench cleanup RUN`).
+    cleanup_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -117,41 +124,82 @@ class Runner:
     """Runs one scenario; `run()` returns when every case ended or a signal stopped it."""
 
     def __init__(self, scenario: Scenario, options: RunOptions,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None,
+                 on_abandon: Callable[[RunResult], None] | None = None) -> None:
         self.scenario = scenario
         self.options = options
         self.kind: Kind = _kind(scenario.kind)
         self.cases = expand(scenario)
         self.progress = progress or Progress()
+        #: Called on a second signal once the journal is finished; the CLI exits
+        #: there (a thread stuck in a silent API would otherwise hold the process).
+        self.on_abandon = on_abandon
         self.journal: Journal
         self._stopping = asyncio.Event()
         self._stop_reason: str | None = None
-        self._case_task: asyncio.Task[None] | None = None
+        #: What the first signal cancels: the running case, or the opening of a target.
+        self._interruptible: asyncio.Task[Any] | None = None
+        self._cleanup_task: asyncio.Future[None] | None = None
         self._cleaning = False
+        self._abandoned = False
+        self._cases_started = 0
+        self._outcomes: list[CaseOutcome] = []
+        self._cleanup_problems: list[str] = []
 
     # -- signals ---------------------------------------------------------
     def request_stop(self, reason: str) -> None:
-        """Stop after cleanup; what SIGINT/SIGTERM call."""
+        """What SIGINT/SIGTERM call: the first stops after cleanup, the second
+        abandons everything still running."""
+        if self._abandoned:
+            return
         if self._stopping.is_set():
-            what = "cleanup is running" if self._cleaning else "stopping"
-            self.progress.message(f"{reason} again: {what}; waiting for it to finish")
+            self._abandon(reason)
             return
         self._stop_reason = reason
         self._stopping.set()
-        self.progress.message(f"{reason}: stopping; running cleanup first")
-        if self._case_task is not None and not self._cleaning:
-            self._case_task.cancel()
+        self.progress.message(f"{reason}: stopping; running cleanup first "
+                              "(a second signal abandons it)")
+        if self._interruptible is not None and not self._cleaning:
+            self._interruptible.cancel()
 
-    def _install_signals(self) -> list[signal.Signals]:
+    def abandoned(self) -> bool:
+        """A second signal gave up on whatever was still running."""
+        return self._abandoned
+
+    def _abandon(self, reason: str) -> None:
+        self._abandoned = True
+        what = "cleanup" if self._cleaning else "the run"
+        self.progress.message(f"{reason} again: abandoning {what}")
+        if self._cases_started:
+            self._cleanup_problems.append(f"{what} abandoned by a second {reason}")
+        self.journal.record("events", {"event": "abandoned", "detail": f"{what} ({reason})"})
+        for task in (self._cleanup_task, self._interruptible):
+            if task is not None:
+                task.cancel()
+        if self.on_abandon is not None:
+            result = self._finish("interrupted", None)
+            self.on_abandon(result)
+
+    def _install_signals(self) -> list[tuple[signal.Signals, Any]]:
+        """Route SIGINT/SIGTERM to `request_stop`; returns what to restore."""
         loop = asyncio.get_running_loop()
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
             try:
                 loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 continue
-            installed.append(sig)
+            installed.append((sig, previous))
         return installed
+
+    @staticmethod
+    def _restore_signals(installed: list[tuple[signal.Signals, Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        for sig, previous in installed:
+            loop.remove_signal_handler(sig)  # leaves SIG_DFL for SIGTERM ...
+            if previous is not None:
+                signal.signal(sig, previous)  # ... so put the caller's back
 
     # -- the run ---------------------------------------------------------
     def _manifest(self) -> dict[str, Any]:
@@ -168,38 +216,60 @@ class Runner:
         }
 
     async def run(self) -> RunResult:
-        run_id = new_run_id(self.scenario.slug)
-        self.journal = Journal.create(self.options.results_dir, run_id, self._manifest())
+        # Signals first: checking a cloud imports openstacksdk (seconds on a busy
+        # machine); a signal then is handled at the first await, as a stop.
         installed = self._install_signals()
-        outcomes: list[CaseOutcome] = []
+        try:
+            # A target that cannot be named (unknown cloud) is a user error before
+            # the run starts: it leaves no results directory behind.
+            for spec in {targets.resolve(c.target, self.options.target) for c in self.cases}:
+                targets.check_target(self.kind.target, spec)
+            self.journal = Journal.create(self.options.results_dir,
+                                          new_run_id(self.scenario.slug), self._manifest())
+        except BaseException:
+            self._restore_signals(installed)
+            raise
         status = "error"
         error: str | None = None
         try:
-            outcomes = await self._run_cases()
+            await self._run_cases()
             if self._stopping.is_set():
                 status = "interrupted"
-            elif all(o.status == "completed" and o.sla_passed for o in outcomes):
+            elif all(o.status == "completed" and o.sla_passed for o in self._outcomes):
                 status = "completed"
             else:
                 status = "failed"
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
+            status = "interrupted"  # stopped while opening a target
         except OsbenchError as exc:  # e.g. the target could not be opened
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            for sig in installed:
-                asyncio.get_running_loop().remove_signal_handler(sig)
+            self._restore_signals(installed)
+            result = self._finish(status, error)
+        return result
+
+    def _finish(self, status: str, error: str | None) -> RunResult:
+        """Close the journal (once) and say how the run ended."""
+        if self.journal.manifest["status"] == "running":
             self.progress.close()
             self.journal.finish(
                 status,
                 stop_reason=self._stop_reason,
                 error=error,
+                cleanup=("abandoned" if self._abandoned else
+                         "incomplete" if self._cleanup_problems else "complete"),
+                cleanup_problems=self._cleanup_problems,
                 summary={o.case_id: {"status": o.status, "sla_passed": o.sla_passed,
-                                     "error": o.error} for o in outcomes},
+                                     "error": o.error} for o in self._outcomes},
             )
-        return RunResult(run_id=run_id, path=self.journal.path, status=status, cases=outcomes)
+        return RunResult(run_id=self.journal.run_id, path=self.journal.path,
+                         status=self.journal.manifest["status"], cases=list(self._outcomes),
+                         cleanup_problems=list(self._cleanup_problems))
 
-    async def _run_cases(self) -> list[CaseOutcome]:
-        outcomes: list[CaseOutcome] = []
+    async def _run_cases(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
             open_spec: TargetSpec | None = None
             target: targets.Target | None = None
@@ -209,8 +279,13 @@ class Runner:
                 spec = targets.resolve(case.target, self.options.target)
                 if spec != open_spec or target is None:
                     await stack.aclose()
-                    target = await stack.enter_async_context(
-                        targets.open_target(self.kind.target, spec, self.options.seed))
+                    opening = asyncio.ensure_future(stack.enter_async_context(
+                        targets.open_target(self.kind.target, spec, self.options.seed)))
+                    self._interruptible = opening
+                    try:
+                        target = await opening
+                    finally:
+                        self._interruptible = None
                     open_spec = spec
                     if self._stopping.is_set():
                         break
@@ -219,18 +294,19 @@ class Runner:
                                  {"cases_from": case.case_id, **target.describe()}],
                         clock="modelled" if target.clock.modelled else "real",
                     )
-                outcomes.append(await self._run_case(case, target))
-        return outcomes
+                self._outcomes.append(await self._run_case(case, target))
 
     async def _run_case(self, case: Case, target: targets.Target) -> CaseOutcome:
         ctx = _Context(self, case, target, case_seed(self.options.seed, case))
         started = datetime.now(UTC)
         self.progress.start_case(case.case_id, case.index, len(self.cases))
         outcome = CaseOutcome(case_id=case.case_id, status="completed")
-        self._case_task = asyncio.create_task(self.kind.run_case(case, ctx))
+        case_task = asyncio.create_task(self.kind.run_case(case, ctx))
+        self._interruptible = case_task
+        self._cases_started += 1
         bug: BaseException | None = None
         try:
-            await self._case_task
+            await case_task
         except asyncio.CancelledError:
             if not self._stopping.is_set():
                 raise  # the runner itself is cancelled; cleanup still runs below
@@ -244,7 +320,7 @@ class Runner:
                                            "detail": traceback.format_exc()})
             bug = exc
         finally:
-            self._case_task = None
+            self._interruptible = None
             await self._cleanup(ctx)
         if bug is not None:
             self._record_case(case, outcome, started)
@@ -261,23 +337,34 @@ class Runner:
         return outcome
 
     async def _cleanup(self, ctx: _Context) -> None:
-        """Run the case's cleanups, last first; a signal does not interrupt them."""
+        """Run the case's cleanups, last first; the first signal does not interrupt
+        them, a second abandons them."""
         self._cleaning = True
         try:
             for label, action in reversed(ctx.cleanups):
+                if self.abandoned():
+                    ctx.record("events", {"event": "cleanup_abandoned", "detail": label})
+                    continue
                 task = asyncio.ensure_future(asyncio.wait_for(
                     action(), timeout=self.options.cleanup_timeout_s))
+                self._cleanup_task = task
                 try:
                     await asyncio.shield(task)
                 except asyncio.CancelledError:
+                    if self.abandoned():  # a second signal cancelled the cleanup
+                        ctx.record("events", {"event": "cleanup_abandoned", "detail": label})
+                        continue
                     await task  # our caller was cancelled; finish cleaning anyway
                     raise
                 except Exception as exc:
                     self.progress.message(f"cleanup {label!r} failed: {exc}")
                     ctx.record("events", {"event": "cleanup_failed", "detail": label,
                                           "error": f"{type(exc).__name__}: {exc}"})
+                    self._cleanup_problems.append(f"{label}: {exc}")
                 else:
                     ctx.record("events", {"event": "cleanup_done", "detail": label})
+                finally:
+                    self._cleanup_task = None
         finally:
             self._cleaning = False
 

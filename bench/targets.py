@@ -57,9 +57,30 @@ _OPENER_MODULES: dict[str, str] = {"cloud": "bench.cloud", "hosts": "bench.hosts
 _openers: dict[str, Opener] = {"local": _open_local}
 
 
-def register_opener(kind: str, opener: Opener) -> None:
-    """Let a module provide the opener for target kind `kind`."""
+#: Checks, without touching the network, that a spec names a usable target.
+Checker = Callable[[TargetSpec], None]
+_checkers: dict[str, Checker] = {}
+
+
+def register_opener(kind: str, opener: Opener, check: Checker | None = None) -> None:
+    """Let a module provide the opener (and optionally the checker) for target kind
+    `kind`."""
     _openers[kind] = opener
+    if check is not None:
+        _checkers[kind] = check
+
+
+def check_target(kind: TargetKind, spec: TargetSpec) -> None:
+    """Raise UserError now if `spec` cannot name a target of `kind` (an unknown
+    cloud, a clouds.yaml entry without auth_url): before a run writes anything."""
+    _load(kind)
+    if kind in _checkers:
+        _checkers[kind](spec)
+
+
+def _load(kind: TargetKind) -> None:
+    if kind not in _openers and kind in _OPENER_MODULES:
+        importlib.import_module(_OPENER_MODULES[kind])
 
 
 def resolve(spec: TargetSpec, overrides: TargetSpec) -> TargetSpec:
@@ -76,8 +97,7 @@ def resolve(spec: TargetSpec, overrides: TargetSpec) -> TargetSpec:
 def open_target(kind: TargetKind, spec: TargetSpec, seed: int) -> AbstractAsyncContextManager[
         Target]:
     """Open the target a kind needs, as `spec` says."""
-    if kind not in _openers and kind in _OPENER_MODULES:
-        importlib.import_module(_OPENER_MODULES[kind])
+    _load(kind)
     if kind not in _openers:
         raise UserError(f"targets of type {kind!r} are not supported by this osbench")
     return _openers[kind](spec, seed)

@@ -68,6 +68,18 @@ class Instance:
         return self.create_failed or self.phone_home_s is not None or self.status == "ERROR"
 
 
+@dataclass
+class CreateSend:
+    """One create request: the names it asks for and, once answered, its outcome
+    (`accepted`, `failed` or `unknown`); None while no reply has come."""
+
+    batch: int
+    names: list[str]
+    sent_s: float
+    outcome: str | None = None
+    task: asyncio.Future[None] | None = None
+
+
 def outcome(inst: Instance, active_timeout_s: float) -> str:
     """The one outcome of an instance, at the end of its case."""
     if inst.phone_home_s is not None:
@@ -98,6 +110,9 @@ class Tracker:
         self.network_ids = network_ids
         self.instances: dict[str, Instance] = {}
         self.by_id: dict[str, Instance] = {}
+        #: One per create request sent, in order; each runs to its reply even when
+        #: the case is cancelled, so cleanup knows what a create can still add.
+        self.sends: list[CreateSend] = []
         self.creates_done = False
         self.last_sent_s = 0.0
         self.t0 = ctx.clock.monotonic()
@@ -129,7 +144,18 @@ class Tracker:
         self.last_sent_s = sent
         batch_instances = [Instance(name=n, batch=batch, sent_s=sent) for n in names]
         self.instances.update({i.name: i for i in batch_instances})
-        row: dict[str, Any] = {"batch": batch, "size": size, "name": name, "sent_s": sent}
+        send = CreateSend(batch=batch, names=names, sent_s=sent)
+        self.sends.append(send)
+        # Shielded: cancelling the case does not stop a request already in the
+        # worker thread, so its reply is still awaited and journaled, and cleanup
+        # can tell whether it may still add servers (issue 13: 893 leaked).
+        send.task = asyncio.ensure_future(self._send(send, batch_instances))
+        await asyncio.shield(send.task)
+
+    async def _send(self, send: CreateSend, batch_instances: list[Instance]) -> None:
+        name, size = f"{self.prefix}-b{send.batch}", len(send.names)
+        row: dict[str, Any] = {"batch": send.batch, "size": size, "name": name,
+                               "sent_s": send.sent_s}
         try:
             reply = await self.client.create_servers(
                 {**self.server, "name": name, "min_count": size, "max_count": size})
@@ -145,8 +171,37 @@ class Tracker:
         else:
             row |= {"outcome": "accepted", "status": reply.status,
                     "reservation_id": reply.reservation_id, "request_id": reply.request_id}
+        send.outcome = row["outcome"]
         row["reply_s"] = self.now_s()
         self.ctx.record("creates", row)
+
+    # -- what a create can still add (for cleanup) ---------------------------
+    def outcome_deadline(self, wait_s: float) -> float:
+        """Clock time after which no create of the case can still add a server:
+        `wait_s` after the last request was sent."""
+        return self.t0 + self.last_sent_s + wait_s
+
+    async def settle_creates(self, until: float) -> int:
+        """Wait until every create request sent has its reply, or the clock passes
+        `until`; returns how many are still unanswered."""
+        pending = {s.task for s in self.sends if s.task is not None and not s.task.done()}
+        if pending:
+            timer = asyncio.ensure_future(self.ctx.clock.sleep(until - self.ctx.clock.monotonic()))
+            try:
+                while pending and not timer.done():
+                    _, pending = await asyncio.wait(pending | {timer},
+                                                    return_when=asyncio.FIRST_COMPLETED)
+                    pending.discard(timer)
+            finally:
+                timer.cancel()
+        return sum(s.outcome is None for s in self.sends)
+
+    def names_that_may_appear(self) -> list[str]:
+        """Server names a create may still add: those of requests unanswered or of
+        unknown outcome (a proxy 504, a timeout) that were never seen. An accepted
+        multi-create has made every record before its 202, a refused one none."""
+        return [n for s in self.sends if s.outcome in (None, "unknown") for n in s.names
+                if self.instances[n].id is None]
 
     # -- tracking ----------------------------------------------------------
     async def run(self) -> None:

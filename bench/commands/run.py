@@ -6,14 +6,21 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
+from bench.cli import EXIT_CLEANUP_INCOMPLETE, EXIT_INTERRUPTED
 from bench.errors import UserError
-from bench.runner import Runner, RunOptions, plan
+from bench.runner import Runner, RunOptions, RunResult, plan
 from bench.scenario import Scenario, TargetSpec, load_scenario
 
-EXIT_INTERRUPTED = 130
+T = TypeVar("T")
+
+#: Libraries whose warnings are shown only with --verbose.
+QUIET_LOGGERS = ("keystoneauth", "stevedore")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +61,11 @@ def with_phone_home_url(scenario: Scenario, url: str) -> Scenario:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Their warnings restate, less clearly, the one-line error osbench gives
+        # ("Failed to discover available identity versions", "Could not load X").
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
     # Validate every file before running any, so a typo in the third file
     # does not surface after an hour of the first two.
     scenarios = [load_scenario(path) for path in args.scenarios]
@@ -73,15 +85,56 @@ def run(args: argparse.Namespace) -> int:
         return 0
     worst = 0
     for scenario in scenarios:
-        result = asyncio.run(Runner(scenario, options).run())
+        result = run_until_done(Runner(scenario, options, on_abandon=_exit_abandoned).run())
         print(f"{scenario.name}: {result.status}; results in {result.path}")
         for case in result.cases:
             for verdict in case.verdicts:
                 print(f"  {case.case_id}: {verdict.describe()}")
             if case.error:
                 print(f"  {case.case_id}: {case.error}")
+        if result.cleanup_problems:
+            _say_leftovers(result)
+            return EXIT_CLEANUP_INCOMPLETE
         if result.status == "interrupted":
             return EXIT_INTERRUPTED
         if result.status != "completed":
             worst = 1
     return worst
+
+
+def run_until_done(coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, except that it does not wait for worker threads a cancelled
+    call left behind: an SDK call stuck on a silent API ends at its api_timeout,
+    and `bench.cli.entry` exits without it."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()  # shuts the default executor down without waiting
+
+
+def _say_leftovers(result: RunResult) -> None:
+    print(f"osbench: CLEANUP INCOMPLETE: {'; '.join(result.cleanup_problems)}\n"
+          f"osbench: what this run created may still be on the target; run "
+          f"`osbench cleanup {result.path}` (it deletes only what carries this run's id)",
+          file=sys.stderr)
+
+
+def _exit_abandoned(result: RunResult) -> None:
+    """A second signal: say what may be left and end the process now. An SDK call
+    stuck in a thread on a silent API would hold a normal exit."""
+    print(f"{result.run_id}: abandoned; results in {result.path}", flush=True)
+    if result.cleanup_problems:
+        _say_leftovers(result)
+    sys.stderr.flush()
+    os._exit(EXIT_CLEANUP_INCOMPLETE if result.cleanup_problems else EXIT_INTERRUPTED)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from bench.errors import UserError
 from bench.sim import SimCloud, list_profiles, load_profile
 from bench.sim.profiles import DEFAULT_PROFILE
 
@@ -54,4 +55,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_serve(sim, args.cloud_name))
     except KeyboardInterrupt:
         print("# stopped", file=sys.stderr)
+    except OSError as exc:  # the port is taken, the address is not ours
+        raise UserError(f"sim serve: cannot listen on {args.host}:{args.port}: "
+                        f"{exc.strerror or exc}",
+                        hint="pick another --port, or --port 0 for a free one") from None
     return 0

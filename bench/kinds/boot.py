@@ -22,7 +22,7 @@ from bench import kinds
 from bench.boot.tracker import OUTCOMES, Tracker
 from bench.cleanup import CASE_METADATA_KEY, RUN_METADATA_KEY, delete_run_servers, run_tag
 from bench.cloud import CloudTarget
-from bench.errors import UserError
+from bench.errors import CleanupIncomplete, UserError
 from bench.kinds import CaseContext, Kind
 from bench.phonehome import Arrival, RegistrationServer, default_advertise_address
 from bench.scenario import Case
@@ -38,6 +38,9 @@ phone_home:
 
 #: Nova's fault when a port did not become ACTIVE within vif_plugging_timeout.
 VIF_FAILURE = "Failed to allocate the network(s)"
+
+#: Names of never-seen servers kept in the cleanup row (the count is always kept).
+UNACCOUNTED_NAMES_KEPT = 20
 
 #: Hard cap on one case's count, whatever max_instances says: 10x the
 #: 10,000-instance benchmark. Past it a count is a typo or an attack.
@@ -80,6 +83,10 @@ class BootParams:
     phone_home_timeout_s: PositiveDuration = 1200.0
     poll_interval_s: PositiveDuration = 5.0
     cleanup: Literal["always", "on_success", "never"] = "always"
+    #: After a create whose reply never came or was a proxy 504 / timeout, how long
+    #: (from the last request sent) its servers may still appear; cleanup waits
+    #: that long for them. A real nova-api has been seen to take minutes for 1000.
+    create_outcome_wait_s: PositiveDuration = 600.0
     #: Counts above this need `--allow-large` (a typo of 10000 for 1000 is costly).
     max_instances: PositiveInt = 1000
     #: URL base guests use, e.g. `http://203.0.113.5:8000`; default: the
@@ -155,9 +162,21 @@ class BootKind(Kind):
                                         and outcomes.get("ok", 0) != p.count):
                 ctx.record("cleanup", {"policy": p.cleanup, "kept": True})
                 return
+            in_flight, unanswered, may_appear, until = 0, 0, [], None
+            if tracker is not None:
+                in_flight = sum(s.outcome is None for s in tracker.sends)
+                # An interrupt can land while a create is still in the API: wait
+                # (bounded) for its reply, then for every server it may add.
+                until = tracker.outcome_deadline(p.create_outcome_wait_s)
+                unanswered = await tracker.settle_creates(until)
+                may_appear = tracker.names_that_may_appear()
+                if may_appear:
+                    ctx.log.warning("cleanup: waiting up to %.0f s for %d server(s) that "
+                                    "creates of unknown outcome may still add",
+                                    max(0.0, until - ctx.clock.monotonic()), len(may_appear))
             report = await delete_run_servers(
                 client, run_id=ctx.run_id, name_regex=f"^{re.escape(prefix)}-",
-                network_ids=networks,
+                network_ids=networks, may_appear=may_appear, appear_until=until,
                 concurrency=p.delete_concurrency, poll_interval_s=p.poll_interval_s)
             ctx.record("cleanup", {
                 "policy": p.cleanup, "kept": False, "matched": len(report.matched),
@@ -165,7 +184,19 @@ class BootKind(Kind):
                 "leftover_servers": len(report.leftover_servers),
                 "leftover_ports": len(report.leftover_ports),
                 "skipped_foreign": len(report.skipped_foreign),
+                "creates_in_flight": in_flight, "creates_unanswered": unanswered,
+                "unaccounted": len(report.unaccounted),
+                "unaccounted_names": report.unaccounted[:UNACCOUNTED_NAMES_KEPT],
             })
+            if unanswered or not report.clean:
+                raise CleanupIncomplete(
+                    f"{prefix}-*: " + ", ".join(
+                        f"{n} {what}" for n, what in (
+                            (unanswered, "create request(s) still unanswered"),
+                            (len(report.unaccounted), "server(s) a create of unknown outcome "
+                             "may still add"),
+                            (len(report.leftover_servers), "server(s) not deleted"),
+                            (len(report.leftover_ports), "port(s) not deleted")) if n))
 
         # Journaled and registered before the first create: an interrupt during
         # the request still deletes whatever it made, and `osbench cleanup RUN`

@@ -119,9 +119,13 @@ class SimCloud:
         # cloud-init sets no request timeout: neither do the simulated guests.
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port)
-        await site.start()
+        try:
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self._port)
+            await site.start()
+        except BaseException:  # e.g. the port is taken: leave nothing open
+            await self.stop()
+            raise
         self._bound_port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:

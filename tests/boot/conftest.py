@@ -64,14 +64,18 @@ class SimThread:
 
     def leftovers(self) -> tuple[list[str], list[str]]:
         """Names of servers, and ids of instance ports, still on the cloud."""
-        conn: Any = self.sim.connect()
-        try:
-            servers = [s.name for s in conn.compute.servers()]
-            ports = [p.id for p in conn.network.ports()
-                     if str(p.device_owner or "").startswith("compute:")]
-        finally:
-            conn.close()
-        return servers, ports
+        return leftovers(self.sim.connect())
+
+
+def leftovers(conn: Any) -> tuple[list[str], list[str]]:
+    """Names of servers, and ids of instance ports, on the cloud of `conn` (closed)."""
+    try:
+        servers = [s.name for s in conn.compute.servers()]
+        ports = [p.id for p in conn.network.ports()
+                 if str(p.device_owner or "").startswith("compute:")]
+    finally:
+        conn.close()
+    return servers, ports
 
 
 @pytest.fixture
