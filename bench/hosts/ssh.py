@@ -189,7 +189,11 @@ class SSHHost:
                 remaining = deadline - CLOCK.monotonic()
                 if remaining <= 0 or cancel.is_set():
                     raise timed_out(self.name, argv, timeout_s)
-                select.select([chan], [], [], min(remaining, 0.5))
+                # poll, not select: select fails on descriptors past 1023, which a
+                # raised open-file limit (bench.fdlimit) makes possible.
+                ready = select.poll()
+                ready.register(chan, select.POLLIN)
+                ready.poll(min(remaining, 0.5) * 1000)
                 _drain(chan, out, err)
             _drain(chan, out, err)
             remaining = max(0.0, deadline - CLOCK.monotonic())

@@ -13,9 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas: only for results; validating a scenario needs none
+    import pandas as pd
 
-if TYPE_CHECKING:
     from bench.clock import Clock
     from bench.scenario.model import Case
     from bench.targets import Target

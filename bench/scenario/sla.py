@@ -13,12 +13,15 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from bench.scenario.schema import did_you_mean, parse_duration
 from bench.scenario.source import short_repr
+
+if TYPE_CHECKING:  # judging imports pandas; parsing a criterion does not
+    import pandas as pd
 
 _EXPR = re.compile(
     r"""^\s*(?:(?P<func>[A-Za-z][A-Za-z0-9.]*)\(\s*(?P<column>[A-Za-z_]\w*)\s*\)
@@ -80,6 +83,8 @@ class Criterion:
             return None if value is None or math.isnan(value) else float(value)
         if self.metric not in samples.columns:
             return None
+        import pandas as pd
+
         column = pd.to_numeric(samples[self.metric], errors="coerce").dropna().to_numpy(float)
         if self.aggregate == "count":
             return float(len(column))
