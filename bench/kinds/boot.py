@@ -211,29 +211,38 @@ class BootKind(Kind):
             clock=ctx.clock, on_arrival=lambda a: ctx.record("phone_home", _arrival_row(a)),
             host=p.phone_home_bind, port=port,
             advertised_url=p.phone_home_url)
-        async with registration:
-            advertise = None
-            if p.phone_home_url is None:
-                auth_url = target.describe().get("auth_url") or "http://127.0.0.1/"
-                advertise = await asyncio.to_thread(default_advertise_address, str(auth_url))
-            url = registration.url_template(advertise)
-            server = {
-                "imageRef": image, "flavorRef": flavor["id"],
-                "networks": [{"uuid": n} for n in networks],
-                "user_data": base64.b64encode(
-                    p.user_data.format(phone_home_url=url).encode()).decode(),
-                "metadata": {RUN_METADATA_KEY: ctx.run_id,
-                             CASE_METADATA_KEY: case.case_id[:255]},
-            }
-            if p.key_name:
-                server["key_name"] = p.key_name
-            if p.security_groups:
-                server["security_groups"] = [{"name": g} for g in p.security_groups]
-            tracker = Tracker(ctx, client, registration, prefix=prefix,
-                              batch_sizes=_batch_sizes(p), params=p, server=server,
-                              network_ids=networks)
-            await tracker.run()
-            await tracker.finish()
+        try:
+            async with registration:
+                advertise = None
+                if p.phone_home_url is None:
+                    auth_url = target.describe().get("auth_url") or "http://127.0.0.1/"
+                    advertise = await asyncio.to_thread(default_advertise_address, str(auth_url))
+                url = registration.url_template(advertise)
+                server = {
+                    "imageRef": image, "flavorRef": flavor["id"],
+                    "networks": [{"uuid": n} for n in networks],
+                    "user_data": base64.b64encode(
+                        p.user_data.format(phone_home_url=url).encode()).decode(),
+                    "metadata": {RUN_METADATA_KEY: ctx.run_id,
+                                 CASE_METADATA_KEY: case.case_id[:255]},
+                }
+                if p.key_name:
+                    server["key_name"] = p.key_name
+                if p.security_groups:
+                    server["security_groups"] = [{"name": g} for g in p.security_groups]
+                tracker = Tracker(ctx, client, registration, prefix=prefix,
+                                  batch_sizes=_batch_sizes(p), params=p, server=server,
+                                  network_ids=networks)
+                await tracker.run()
+                await tracker.finish()
+        finally:
+            # Connections the server refused or cut short (caps, timeouts): a
+            # guest among them would look like a silent instance.
+            if registration.closed_early:
+                ctx.record("registration", {"closed_early": sum(
+                    registration.closed_early.values()), **{
+                    f"closed_early.{reason}": n
+                    for reason, n in registration.closed_early.items()}})
 
     def compute_metrics(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
         instances = tables.get("instances", pd.DataFrame())
