@@ -42,8 +42,8 @@ neutron: {{root_helper: daemon, privileged_call_s: 0.048}}
 compute: {{vif_plugging_is_fatal: true, vif_plugging_timeout_s: 300}}
 """
 
-#: Trials per (profile, signal); 2 profiles x 2 signals x 6 = 24 runs.
-TRIALS = 6
+#: Trials per (profile, signal); 2 profiles x 2 signals x 5 = 20 runs (the issue asks >= 20).
+TRIALS = 5
 COUNT = 30
 
 
