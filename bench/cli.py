@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -118,10 +119,15 @@ def entry() -> None:
     code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
-           if t is not threading.main_thread()):
-        # A worker still in an SDK call to a silent API (it ends at api_timeout):
-        # everything osbench wrote is on disk, so do not wait for it.
+    stuck = any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                if t is not threading.main_thread())
+    # A worker still in an SDK call to a silent API (it ends at api_timeout) would
+    # hold the exit; and after a KeyboardInterrupt that went through C code run by
+    # PyRun_* during start-up imports (1 in ~20 SIGINTs at 0.5 s), CPython still
+    # ends the process by SIGINT (-2), whatever code we return. Everything
+    # osbench wrote is on disk: exit now.
+    if stuck or code == EXIT_INTERRUPTED:
+        logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
