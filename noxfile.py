@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -54,9 +55,11 @@ def tests_busy(session: nox.Session) -> None:
     try:
         for _ in range(BUSY_LOOPS):
             loops.append(subprocess.Popen([sys.executable, "-c", spin]))
+        # Not session.create_tmp(): it points TMPDIR into the checkout, which
+        # changes the node ids pytester's runs print.
+        reports = Path(tempfile.mkdtemp(prefix="osbench-tests-busy-"))
         for number in range(1, BUSY_ROUNDS + 1):
-            junit = Path(session.create_tmp()) / f"busy-round-{number}.xml"
-            junit.unlink(missing_ok=True)
+            junit = reports / f"busy-round-{number}.xml"
             started = time.monotonic()
             try:
                 session.run("pytest", f"--junitxml={junit}", *session.posargs)

@@ -1,5 +1,5 @@
 """`python -m bench` is the `osbench` command."""
 
-from bench.cli import entry
+from bench.entry import main
 
-entry()
+main()

@@ -21,16 +21,15 @@ import sys
 import threading
 import warnings
 from collections.abc import Sequence
-from types import FrameType
 
 from bench import __version__
+from bench.entry import EXIT_INTERRUPTED, say_interrupted, sigterm_as_interrupt
 from bench.errors import UserError
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_CLEANUP_INCOMPLETE = 3
-EXIT_INTERRUPTED = 130
 
 #: Command modules under bench.commands, in the order `--help` lists them.
 COMMANDS = ("run", "validate", "report", "compare", "cleanup", "sim", "lab", "minicloud")
@@ -69,15 +68,11 @@ def quiet_sdk_warnings() -> None:
         warnings.filterwarnings("ignore", category=category)
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     # First of all: start-up (imports, parsing) takes seconds on a busy machine,
     # and a SIGTERM there must end like a SIGINT, in one line with 130, not with
     # a silent -15. A running scenario routes both signals to its own handler.
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
         parser = build_parser(argv)
         args = parser.parse_args(argv)
@@ -88,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"osbench: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
-        print(f"osbench: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
+        say_interrupted(exc)
         return EXIT_INTERRUPTED
     except ImportError as exc:
         # A signal inside a C extension's initialisation (matplotlib's, while
@@ -96,8 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupt = _interrupt_behind(exc)
         if interrupt is None:
             raise
-        print(f"osbench: interrupted{f' ({interrupt})' if str(interrupt) else ''}",
-              file=sys.stderr)
+        say_interrupted(interrupt)
         return EXIT_INTERRUPTED
 
 

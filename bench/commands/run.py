@@ -12,7 +12,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench.cli import EXIT_CLEANUP_INCOMPLETE, EXIT_INTERRUPTED
+from bench.cli import EXIT_CLEANUP_INCOMPLETE
+from bench.entry import EXIT_INTERRUPTED
 from bench.errors import UserError
 from bench.runner import Runner, RunOptions, RunResult, plan
 from bench.scenario import Scenario, TargetSpec, load_scenario
