@@ -149,7 +149,9 @@ def load_text(text: str, file: str) -> Source:
                      "YAML", hint="write it as an escape inside double quotes") from None
     except yaml.YAMLError as exc:
         raise _error(file, None, (), f"YAML error: {exc}") from None
-    except ValueError as exc:  # PyYAML's scanner on an escape past U+10FFFF: chr() fails
+    except (ValueError, OverflowError) as exc:
+        # PyYAML's scanner on an escape past U+10FFFF: chr() fails, with
+        # OverflowError once the number is past a C int (found by the fuzz).
         line = loader.line + 1 if loader is not None else None
         raise _error(file, line, (), f"YAML syntax error: {exc}",
                      hint="check the escapes in quoted strings on that line") from None

@@ -129,7 +129,10 @@ def _validate(text: str) -> None:
         assert len(message) <= MAX_ERROR_LINE, message
 
 
-FUZZ = settings(max_examples=200, deadline=None, database=None,
+#: derandomize: the same 200 examples every run, so the suite is stable on CI; a
+#: random run found the \U-escape OverflowError (now a golden case). Explore more
+#: by hand with derandomize=False and a larger max_examples.
+FUZZ = settings(max_examples=200, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -288,6 +288,11 @@ HOSTILE_CASES = {
         "4: YAML syntax error: chr() arg not in range(0x110000) (check the escapes in quoted "
         "strings on that line)",
     ),
+    "escape past a C int": (  # found by the fuzz: OverflowError, a traceback
+        GOOD.replace("ticks: 3", 'ticks: "\\U99999999"'),
+        "4: YAML syntax error: Python int too large to convert to C int (check the escapes in "
+        "quoted strings on that line)",
+    ),
     "non-string key": (
         GOOD.replace("  ticks: 3", "  ticks: 3\n  [a, b]: 1"),
         "5: params: keys must be strings, got a list",
