@@ -3,6 +3,7 @@ commit, date, seed, scenario as run), and its SLA verdicts per case."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -125,7 +126,7 @@ def provenance(run: Run, label: str) -> Provenance:
     fields = [
         ("run", run.run_id),
         ("status", "INCOMPLETE (the run did not finish)" if run.incomplete
-         else str(m.get("status", "unknown"))),
+         else str(m.get("status", "unknown")) + _cleanup_warning(m)),
         ("scenario", f"{scenario.get('name', '?')} (kind {scenario.get('kind', '?')}, "
                      f"file {scenario.get('file', '?')})"),
         ("target", _targets(m)),
@@ -154,3 +155,13 @@ def provenance(run: Run, label: str) -> Provenance:
     return Provenance(label=label, run_id=run.run_id, incomplete=run.incomplete,
                       fields=fields, scenario_text=scenario_text(m), notes=list(run.notes),
                       sla=sla_verdicts(run))
+
+
+def _cleanup_warning(manifest: Mapping[str, Any]) -> str:
+    """`; CLEANUP INCOMPLETE: ...` when the run could not prove its cleanup."""
+    state = manifest.get("cleanup")
+    if state not in ("incomplete", "abandoned"):
+        return ""
+    problems = "; ".join(str(p) for p in manifest.get("cleanup_problems") or [])
+    return (f"; CLEANUP {str(state).upper()}: {problems or 'see the events table'} "
+            "(`osbench cleanup RUN` deletes what is left)")

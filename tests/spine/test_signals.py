@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import results
+from bench.report.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +92,10 @@ def test_second_signal_abandons_cleanup_and_says_what_may_be_left(tmp_path: Path
     assert run.manifest["cleanup"] == "abandoned"
     assert not run.incomplete
     assert "abandoned" in stdout
+    # Every report of the run says so, next to its status.
+    status = dict(provenance(run, "t").fields)["status"]
+    assert status.startswith("interrupted; CLEANUP ABANDONED: cleanup abandoned by a second "
+                             "SIGINT (`osbench cleanup RUN`"), status
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
