@@ -69,9 +69,9 @@ def quiet_sdk_warnings() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # First of all: start-up (imports, parsing) takes seconds on a busy machine,
-    # and a SIGTERM there must end like a SIGINT, in one line with 130, not with
-    # a silent -15. A running scenario routes both signals to its own handler.
+    # bench.entry already did this for the command; again here for callers of
+    # main() in-process. A SIGTERM while parsing or importing the command ends
+    # like a SIGINT (one line, 130); a running scenario routes both to its own.
     signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
         parser = build_parser(argv)
