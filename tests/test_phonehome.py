@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from bench.errors import UserError
-from bench.fdlimit import raise_open_file_limit
-from bench.phonehome import FD_RESERVE, Arrival, RegistrationServer, default_advertise_address
+from osbench.errors import UserError
+from osbench.fdlimit import raise_open_file_limit
+from osbench.phonehome import FD_RESERVE, Arrival, RegistrationServer, default_advertise_address
 
 RSA_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQC+/x9= root@test-1\n"
 ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOW9ls+/= root@test-1\n"
@@ -296,7 +296,7 @@ async def test_failing_recorder_gets_500_and_the_retry_is_offered_again(
 
     async with RegistrationServer(clock=StepClock(), on_arrival=flaky_journal) as srv:
         srv.expect(["vm-1"])
-        with caplog.at_level(logging.ERROR, logger="bench.phonehome"):
+        with caplog.at_level(logging.ERROR, logger="osbench.phonehome"):
             async with session.post(url(srv, "vm-1")) as response:
                 assert response.status == 500
         async with session.post(url(srv, "vm-1")) as response:
@@ -339,7 +339,7 @@ async def test_falls_back_to_ipv4_when_ipv6_is_unavailable(
         return real_create_server(address, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket, "create_server", no_ipv6)
-    with caplog.at_level(logging.WARNING, logger="bench.phonehome"):
+    with caplog.at_level(logging.WARNING, logger="osbench.phonehome"):
         async with RegistrationServer(clock=StepClock(), on_arrival=seen.append) as srv:
             assert srv.host == "0.0.0.0"
             async with session.post(url(srv, "vm-1")) as response:
@@ -440,7 +440,7 @@ def test_default_advertise_address_refuses_url_without_host() -> None:
 
 
 async def test_port_in_use_is_a_clear_error_not_an_ipv4_fallback(seen: list[Arrival]) -> None:
-    from bench.errors import UserError
+    from osbench.errors import UserError
 
     async with RegistrationServer(clock=StepClock(), on_arrival=seen.append) as first:
         second = RegistrationServer(clock=StepClock(), on_arrival=seen.append,

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.clock import RealClock
-from bench.fdlimit import raise_open_file_limit
+from osbench.clock import RealClock
+from osbench.fdlimit import raise_open_file_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The default soft limit of a login session (systemd, most shells).
@@ -213,7 +213,7 @@ def attack_size() -> int:
 
 
 async def test_slowloris_does_not_starve_phone_homes() -> None:
-    outcome = await attack_and_phone_home("bench.phonehome", OPTIONS, attack_size())
+    outcome = await attack_and_phone_home("osbench.phonehome", OPTIONS, attack_size())
 
     assert outcome.statuses == dict.fromkeys(outcome.statuses, 200)
     assert sorted(outcome.statuses) == outcome.recorded

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bench.clock import RealClock
-from bench.fdlimit import open_file_limit, raise_open_file_limit
-from bench.logthrottle import Throttle
-from bench.phonehome import Arrival, RegistrationServer, max_connections_for
+from osbench.clock import RealClock
+from osbench.fdlimit import open_file_limit, raise_open_file_limit
+from osbench.logthrottle import Throttle
+from osbench.phonehome import Arrival, RegistrationServer, max_connections_for
 
 #: How long a test waits for something that should happen at once, or after
 #: a sub-second timeout: a bound against hanging, not a speed check.

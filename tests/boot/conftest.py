@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.sim import SimCloud
+from osbench.sim import SimCloud
 
 CLOUD_NAME = "simtest"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.cli import main
-from bench.runner import Runner, RunOptions
-from bench.scenario import TargetSpec, parse_scenario
-from bench.scenario.source import load_text
+from osbench import results
+from osbench.cli import main
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import TargetSpec, parse_scenario
+from osbench.scenario.source import load_text
 from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 
 
@@ -62,7 +62,7 @@ async def test_batches_and_ipv6_share(tmp_path: Path) -> None:
 
 
 async def test_phone_home_url_override_is_what_guests_get(tmp_path: Path) -> None:
-    from bench.commands.run import with_phone_home_url
+    from osbench.commands.run import with_phone_home_url
 
     sc = with_phone_home_url(scenario(3), "http://127.0.0.1:9/")
     assert sc.params.phone_home_url == "http://127.0.0.1:9"

@@ -20,7 +20,7 @@ from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 def osbench(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "osbench", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.console import classify
+from osbench.console import classify
 
 CIRROS_DHCP_GIVE_UP = """\
 Starting network...

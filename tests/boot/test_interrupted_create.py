@@ -52,7 +52,7 @@ class ServedSim:
 
     def __init__(self, profile: Path, clouds: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench", "sim", "serve", "--profile", str(profile),
+            [sys.executable, "-m", "osbench", "sim", "serve", "--profile", str(profile),
              "--port", "0", "--cloud-name", CLOUD],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
@@ -132,7 +132,7 @@ def test_signal_during_the_create_leaves_nothing(tmp_path: Path, served: ServedS
     for trial in range(TRIALS):
         results = tmp_path / f"r{trial}"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench", "run", str(scenario), "--cloud", CLOUD,
+            [sys.executable, "-m", "osbench", "run", str(scenario), "--cloud", CLOUD,
              "--results", str(results)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if trial % 3 == 0:  # any moment from start-up (imports: 1-4 s) on
@@ -167,7 +167,7 @@ def test_servers_appearing_after_the_wait_make_it_loud(tmp_path: Path,
     env.pop("OS_CLOUD", None)
     results = tmp_path / "r"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", str(scenario), "--cloud", CLOUD,
+        [sys.executable, "-m", "osbench", "run", str(scenario), "--cloud", CLOUD,
          "--results", str(results)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_table(results, "creates")  # the 504, at 40 of nova-api's 60 modelled s
@@ -182,7 +182,7 @@ def test_servers_appearing_after_the_wait_make_it_loud(tmp_path: Path,
     assert len(row["unaccounted_names"]) == min(row["unaccounted"], 20)
     time.sleep(3)  # nova-api finishes the create (60 modelled s at 20x)
     assert len(served.leftovers()[0]) == row["unaccounted"]
-    clean = subprocess.run([sys.executable, "-m", "bench", "cleanup", str(run_dir)],
+    clean = subprocess.run([sys.executable, "-m", "osbench", "cleanup", str(run_dir)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert clean.returncode == 0, clean.stderr
     assert served.leftovers() == ([], [])

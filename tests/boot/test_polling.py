@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.runner import Runner, RunOptions
-from bench.scenario import TargetSpec, parse_scenario
-from bench.scenario.source import load_text
+from osbench import results
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import TargetSpec, parse_scenario
+from osbench.scenario.source import load_text
 from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.boot.tracker import OUTCOMES
-from bench.runner import Runner, RunOptions
-from bench.scenario import TargetSpec, expand, load_scenario
+from osbench import results
+from osbench.boot.tracker import OUTCOMES
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import TargetSpec, expand, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "seed-replay"
 FILES = sorted(p.name for p in SCENARIOS.glob("*.yaml"))

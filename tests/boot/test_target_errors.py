@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bench import results
-from bench.cloud import DEFAULT_API_TIMEOUT_S, connect
+from osbench import results
+from osbench.cloud import DEFAULT_API_TIMEOUT_S, connect
 from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def run_osbench(tmp_path: Path, clouds: dict[str, Any], cloud: str,
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(tmp_path / "clouds.yaml")}
     env.pop("OS_CLOUD", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", str(scenario), "--cloud", cloud,
+        [sys.executable, "-m", "osbench", "run", str(scenario), "--cloud", cloud,
          "--results", str(tmp_path / "results")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -104,7 +104,7 @@ def test_a_silent_api_times_out_in_one_line(tmp_path: Path, silent: SilentServer
     assert "timed out" in run.manifest["error"]
     assert "secret-pw" not in (run_dir / "manifest.json").read_text()
     report = subprocess.run(
-        [sys.executable, "-m", "bench", "report", str(run_dir), "--out", str(tmp_path / "rep"),
+        [sys.executable, "-m", "osbench", "report", str(run_dir), "--out", str(tmp_path / "rep"),
          "--format", "md"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "rep" / "report.md").read_text()
@@ -172,7 +172,7 @@ def test_sim_serve_on_a_port_in_use_is_one_line() -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "bench", "sim", "serve", "--port", str(port)],
+            [sys.executable, "-m", "osbench", "sim", "serve", "--port", str(port)],
             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench import results
-from bench.cli import main
-from bench.compare import compare, to_markdown
-from bench.journal import Journal
+from osbench import results
+from osbench.cli import main
+from osbench.compare import compare, to_markdown
+from osbench.journal import Journal
 
 
 def boot_run(path: Path, name: str, cases: dict[str, dict[str, Any]]) -> Path:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.hosts import HostSpec, SSHHost
-from bench.lab.manage import SSHD, sshd_argv, sshd_config_text
+from osbench.hosts import HostSpec, SSHHost
+from osbench.lab.manage import SSHD, sshd_argv, sshd_config_text
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which(SSHD) is None,

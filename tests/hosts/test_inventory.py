@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import ScenarioError
-from bench.hosts import load_inventory, parse_inventory_text
+from osbench.errors import ScenarioError
+from osbench.hosts import load_inventory, parse_inventory_text
 
 GOOD = """\
 known_hosts: keys/known_hosts

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import HostError
-from bench.hosts import LocalHost
+from osbench.errors import HostError
+from osbench.hosts import LocalHost
 from tests.hosts.processes import gone
 
 

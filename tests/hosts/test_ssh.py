@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import HostError
-from bench.hosts import SSHHost, close_all, connect, parse_inventory_text
+from osbench.errors import HostError
+from osbench.hosts import SSHHost, close_all, connect, parse_inventory_text
 from tests.hosts.conftest import SSHServer, free_port, keygen, public_key
 from tests.hosts.processes import gone
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import targets
-from bench.errors import UserError
-from bench.hosts import SSHHost
-from bench.hosts.target import open_hosts
-from bench.lab import STATE_DIR_ENV
-from bench.scenario import TargetSpec
+from osbench import targets
+from osbench.errors import UserError
+from osbench.hosts import SSHHost
+from osbench.hosts.target import open_hosts
+from osbench.lab import STATE_DIR_ENV
+from osbench.scenario import TargetSpec
 
 
 async def test_no_inventory_and_no_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,6 +39,6 @@ async def test_an_inventory_file(tmp_path: Path) -> None:
 
 
 def test_registered_as_the_hosts_opener() -> None:
-    import bench.hosts.target  # noqa: F401  (registers at import)
+    import osbench.hosts.target  # noqa: F401  (registers at import)
 
     assert targets._openers["hosts"] is open_hosts

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, lab
-from bench.errors import HostError
-from bench.hosts import close_all, connect, load_inventory
-from bench.lab import LabConfig
+from osbench import cli, lab
+from osbench.errors import HostError
+from osbench.hosts import close_all, connect, load_inventory
+from osbench.lab import LabConfig
 from tests.hosts.processes import processes_mentioning
 
 pytestmark = pytest.mark.skipif(

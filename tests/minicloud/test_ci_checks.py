@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bench import results
-from bench.minicloud import layout, manage, services
-from bench.minicloud.guests import GUEST_NETNS_PREFIX
+from osbench import results
+from osbench.minicloud import layout, manage, services
+from osbench.minicloud.guests import GUEST_NETNS_PREFIX
 
 BOOT_RUN = os.environ.get("OSBENCH_MINICLOUD_BOOT_RUN")
 ROOTWRAP_RUN = os.environ.get("OSBENCH_MINICLOUD_ROOTWRAP_RUN")
@@ -191,7 +191,7 @@ def test_down_leaves_no_process_it_started() -> None:
     ours = {pid: cmd for pid, (_, cmd) in owners.items()
             if ("dnsmasq" in cmd and "/var/lib/neutron/dhcp" in cmd)
             or ("dhclient" in cmd and str(STATE_DIR) in cmd)
-            or "bench.minicloud" in cmd or "neutron-rootwrap-daemon" in cmd}
+            or "osbench.minicloud" in cmd or "neutron-rootwrap-daemon" in cmd}
     assert ours == {}, f"processes minicloud started remain: {ours}"
     for name, port in layout.PORTS.items():
         assert not _listening(port), f"{name} still listens on 127.0.0.1:{port}"

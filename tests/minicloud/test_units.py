@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.clock import RealClock
-from bench.kinds.boot import DEFAULT_USER_DATA
-from bench.minicloud import config, guests, layout, manage, services
-from bench.phonehome import Arrival, RegistrationServer
-from bench.report.provenance import _cloud_versions
+from osbench.clock import RealClock
+from osbench.kinds.boot import DEFAULT_USER_DATA
+from osbench.minicloud import config, guests, layout, manage, services
+from osbench.phonehome import Arrival, RegistrationServer
+from osbench.report.provenance import _cloud_versions
 from tests.hosts.processes import processes_mentioning
 
 SECRETS = config.Secrets.generate()

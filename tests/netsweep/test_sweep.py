@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from bench import lab, results
-from bench.hosts import LocalHost
-from bench.lab import LabConfig
-from bench.netsweep import channels
-from bench.runner import Runner, RunOptions
-from bench.scenario import TargetSpec, parse_scenario
-from bench.scenario.source import load_text
+from osbench import lab, results
+from osbench.hosts import LocalHost
+from osbench.lab import LabConfig
+from osbench.netsweep import channels
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import TargetSpec, parse_scenario
+from osbench.scenario.source import load_text
 from tests.support.lab import needs_root, running_lab
 
 pytestmark = needs_root
@@ -120,7 +120,7 @@ def test_sigint_mid_sweep_restores(sweep_lab: LabConfig, tmp_path: Path) -> None
     path = tmp_path / "sweep.yaml"
     path.write_text(SWEEP.format(duration="5s", runs=3, queues="[1, 2]", extra=""))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", str(path), "--results", str(tmp_path / "r"),
+        [sys.executable, "-m", "osbench", "run", str(path), "--results", str(tmp_path / "r"),
          "--hosts", str(lab.inventory_path(sweep_lab.state_dir))],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

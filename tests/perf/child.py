@@ -26,9 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Runner, RunOptions
-from bench.scenario import parse_scenario
-from bench.scenario.source import load_file
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import parse_scenario
+from osbench.scenario.source import load_file
 
 
 def rss_mib() -> float:
@@ -71,9 +71,9 @@ def boot(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(args: argparse.Namespace) -> dict[str, Any]:
     # Imported here: matplotlib's ~80 MiB must not count in a boot's baseline.
-    from bench import results
-    from bench.report import FigureOptions, build_report
-    from bench.report.writer import DEFAULT_FORMATS, write
+    from osbench import results
+    from osbench.report import FigureOptions, build_report
+    from osbench.report.writer import DEFAULT_FORMATS, write
 
     def work() -> dict[str, Any]:
         runs = [results.load(path) for path in args.runs]

@@ -38,9 +38,9 @@ import pandas as pd
 import yaml
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench import results
-from bench.sim.model import plan_once
-from bench.sim.profiles import load_profile
+from osbench import results
+from osbench.sim.model import plan_once
+from osbench.sim.profiles import load_profile
 from tests.perf.conftest import Figures
 
 #: Issue 3: "finishes in under 60 s of wall time on this 2-core machine".

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench.journal import Journal
+from osbench.journal import Journal
 from tests.perf.conftest import Figures
 
 ROWS = 100_000

@@ -12,11 +12,11 @@ import asyncio
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench import lab, results
-from bench.lab import LabConfig
-from bench.runner import Runner, RunOptions
-from bench.scenario import TargetSpec, parse_scenario
-from bench.scenario.source import load_text
+from osbench import lab, results
+from osbench.lab import LabConfig
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import TargetSpec, parse_scenario
+from osbench.scenario.source import load_text
 from tests.perf.conftest import Figures
 from tests.support.lab import needs_root, running_lab
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench import results
-from bench.runner import Runner, RunOptions, RunResult
-from bench.scenario import TargetSpec, parse_scenario
-from bench.scenario.source import load_text
+from osbench import results
+from osbench.runner import Runner, RunOptions, RunResult
+from osbench.scenario import TargetSpec, parse_scenario
+from osbench.scenario.source import load_text
 from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 from tests.perf.conftest import Figures
 

@@ -29,8 +29,8 @@ import aiohttp
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench.clock import RealClock
-from bench.phonehome import LISTEN_BACKLOG, RegistrationServer
+from osbench.clock import RealClock
+from osbench.phonehome import LISTEN_BACKLOG, RegistrationServer
 from tests.perf.conftest import Figures
 
 BURST = 1000
@@ -154,7 +154,7 @@ class _StdlibServer(ThreadingHTTPServer):
     two servers are compared, not their backlogs: with 5, a burst of 1000 on
     this machine saw 124 connections reset after ~120 s (SYN/ACK retries
     exhausted while the accept queue was full), which would take this whole
-    suite past its time budget. That is why bench.phonehome.LISTEN_BACKLOG is
+    suite past its time budget. That is why osbench.phonehome.LISTEN_BACKLOG is
     2048.
     """
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench import results
+from osbench import results
 from tests.perf.conftest import Figures
 from tests.perf.test_perf_boot import CHILD_TIMEOUT_S, REPO, scenario_yaml
 

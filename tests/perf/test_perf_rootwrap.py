@@ -12,10 +12,10 @@ import shutil
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench import results
-from bench.runner import Runner, RunOptions
-from bench.scenario import parse_scenario
-from bench.scenario.source import load_text
+from osbench import results
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import parse_scenario
+from osbench.scenario.source import load_text
 from tests.perf.conftest import Figures
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
+from osbench import results
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -231,7 +231,7 @@ def test_checkout_conftest_loads_the_plugin_with_or_without_the_entry_point(
 def test_the_entry_point_is_declared() -> None:
     from importlib.metadata import entry_points
 
-    import bench.pytest_plugin
+    import osbench.pytest_plugin
 
     (ep,) = [ep for ep in entry_points(group="pytest11") if ep.name == "osbench"]
-    assert ep.load() is bench.pytest_plugin
+    assert ep.load() is osbench.pytest_plugin

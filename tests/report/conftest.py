@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
+from osbench import results
 from tests.report.runs import boot_run, netsweep_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ SEED_REPLAY = ("scenarios/seed-replay/01-small-pets-100.yaml",
 def sim_runs(tmp_path_factory: pytest.TempPathFactory) -> list[results.Run]:
     out = tmp_path_factory.mktemp("sim-results")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "run", *SEED_REPLAY, "--results", str(out),
+        [sys.executable, "-m", "osbench", "run", *SEED_REPLAY, "--results", str(out),
          "--time-scale", "60"], cwd=ROOT, capture_output=True, text=True, timeout=300,
         check=False)
     assert proc.returncode == 0, proc.stderr

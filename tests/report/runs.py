@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.journal import Journal
+from osbench.journal import Journal
 
 SIM_TARGET = {"type": "simulated-cloud", "simulated": True, "profile": "small-pets",
               "time_scale": 60.0}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench import results
-from bench.report import FigureOptions, markdown
-from bench.report import boot as boot_module
-from bench.report.build import build_report
+from osbench import results
+from osbench.report import FigureOptions, markdown
+from osbench.report import boot as boot_module
+from osbench.report.build import build_report
 
 OUTCOME_TABLE = """\
 | run | case | status | requested | ok | error | no_phone_home | not_created | build_timeout |

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench import results
-from bench.report import Extras, build_report
-from bench.report.writer import write
+from osbench import results
+from osbench.report import Extras, build_report
+from osbench.report.writer import write
 from tests.report.runs import rootwrap_run
 
 CHROMIUM = Path("/usr/bin/chromium")

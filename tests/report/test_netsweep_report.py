@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench import results
-from bench.report import FigureOptions, markdown
-from bench.report import netsweep as netsweep_module
-from bench.report.stats import mean_interval
+from osbench import results
+from osbench.report import FigureOptions, markdown
+from osbench.report import netsweep as netsweep_module
+from osbench.report.stats import mean_interval
 from tests.report.runs import NETSWEEP_ROUNDS, netsweep_run
 
 

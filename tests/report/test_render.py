@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench import results
-from bench.cli import main
-from bench.journal import Journal
-from bench.report import FigureOptions, build_report, html, markdown
-from bench.report.writer import write
+from osbench import results
+from osbench.cli import main
+from osbench.journal import Journal
+from osbench.report import FigureOptions, build_report, html, markdown
+from osbench.report.writer import write
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import results
-from bench.report import FigureOptions, build_report, html
-from bench.report.rootwrap import latency_samples, ratio_table
+from osbench import results
+from osbench.report import FigureOptions, build_report, html
+from osbench.report.rootwrap import latency_samples, ratio_table
 from tests.report.runs import ROOTWRAP_SAMPLES, rootwrap_run
 
 

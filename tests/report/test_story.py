@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.cli import main
-from bench.report import Extras, build_report, html
-from bench.report.story import FIELD_NOTES
+from osbench import results
+from osbench.cli import main
+from osbench.report import Extras, build_report, html
+from osbench.report.story import FIELD_NOTES
 from tests.report.runs import rootwrap_run
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.runner import Runner, RunOptions
-from bench.scenario import parse_scenario
-from bench.scenario.source import load_text
+from osbench import results
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import parse_scenario
+from osbench.scenario.source import load_text
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
                                 reason="needs root and iproute2 (network namespaces)")
@@ -121,7 +121,7 @@ def test_denied_command_fails_the_case_with_mode_and_command(tmp_path: Path) -> 
 
 
 def test_modes_without_direct_is_a_scenario_error() -> None:
-    from bench.errors import ScenarioError
+    from osbench.errors import ScenarioError
 
     with pytest.raises(ScenarioError, match="modes must include 'direct'"):
         scenario("rootwrap, daemon")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import lab, results
-from bench.lab import LabConfig
-from bench.runner import Runner, RunOptions
-from bench.scenario import parse_scenario
-from bench.scenario.source import load_text
+from osbench import lab, results
+from osbench.lab import LabConfig
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import parse_scenario
+from osbench.scenario.source import load_text
 from tests.support.lab import needs_root, running_lab
 
 pytestmark = needs_root

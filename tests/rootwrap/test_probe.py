@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import HostError
-from bench.hosts import LocalHost
-from bench.rootwrap import config, helper, probe
+from osbench.errors import HostError
+from osbench.hosts import LocalHost
+from osbench.rootwrap import config, helper, probe
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/ns/net").exists() or shutil.which("ip") is None

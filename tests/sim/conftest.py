@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import web
 
-from bench.sim import SimCloud
+from osbench.sim import SimCloud
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openstack import exceptions as os_exc
 
-from bench.sim import SimCloud
+from osbench.sim import SimCloud
 from tests.sim.conftest import SDK_INTERNAL_WARNINGS, Receiver, sdk, wait_until
 
 pytestmark = SDK_INTERNAL_WARNINGS
@@ -133,7 +133,7 @@ async def test_quota_min_max_semantics(sim: SimCloud) -> None:
 
 
 async def test_token_expiry_forces_reauthentication() -> None:
-    from bench.sim import load_profile
+    from osbench.sim import load_profile
 
     # keystoneauth itself renews tokens with < 120 s left, so the TTL must exceed
     # that for the simulator's 401 to be what triggers re-authentication.

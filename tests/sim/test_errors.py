@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.sim import SimCloud
+from osbench.sim import SimCloud
 from tests.sim.conftest import password_auth
 
 

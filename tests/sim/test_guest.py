@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.sim import SimCloud, load_profile
-from bench.sim.guest import GuestIdentity, parse_phone_home, phone_home_request
+from osbench.sim import SimCloud, load_profile
+from osbench.sim.guest import GuestIdentity, parse_phone_home, phone_home_request
 from tests.sim.conftest import Receiver, has_ipv6_loopback, wait_until
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bench.clock import ScaledClock
-from bench.sim import SimCloud
+from osbench.clock import ScaledClock
+from osbench.sim import SimCloud
 from tests.sim.conftest import password_auth
 
 

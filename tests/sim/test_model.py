@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.sim import load_profile
-from bench.sim.model import RPC_FAULT, ControlPlaneModel, plan_once, summarise
+from osbench.sim import load_profile
+from osbench.sim.model import RPC_FAULT, ControlPlaneModel, plan_once, summarise
 
 SEEDS = range(5)
 

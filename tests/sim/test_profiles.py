@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.errors import UserError
-from bench.sim import list_profiles, load_profile
-from bench.sim.profiles import profile_from_dict
+from osbench.errors import UserError
+from osbench.sim import list_profiles, load_profile
+from osbench.sim.profiles import profile_from_dict
 
 FIELD_NOTES_PROFILES = {"healthy", "small-pets", "big-pets", "vif-fatal", "rootwrap-daemon"}
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from openstack import exceptions as os_exc
 
-from bench.sim import SimCloud
+from osbench.sim import SimCloud
 from tests.sim.conftest import SDK_INTERNAL_WARNINGS, Receiver, sdk, wait_until
 
 pytestmark = [pytest.mark.slow, *SDK_INTERNAL_WARNINGS]

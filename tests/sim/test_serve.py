@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_serve_prints_a_working_clouds_yaml_entry(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "sim", "serve", "--profile", "big-pets",
+        [sys.executable, "-m", "osbench", "sim", "serve", "--profile", "big-pets",
          "--cloud-name", "standalone"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)})

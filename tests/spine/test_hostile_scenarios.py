@@ -17,9 +17,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.errors import UserError
-from bench.scenario import expand, parse_scenario
-from bench.scenario.source import load_text
+from osbench.errors import UserError
+from osbench.scenario import expand, parse_scenario
+from osbench.scenario.source import load_text
 from tests.spine.test_validate_golden import GOOD, MAX_ERROR_LINE, alias_bomb
 
 #: Address space for a child process: osbench with pandas and openstacksdk loaded

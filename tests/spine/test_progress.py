@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.progress import Progress
+from osbench.progress import Progress
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.errors import UserError
-from bench.journal import SCHEMA_VERSION, Journal
+from osbench import results
+from osbench.errors import UserError
+from osbench.journal import SCHEMA_VERSION, Journal
 
 
 def make_run(tmp_path: Path) -> Journal:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.runner import Runner, RunOptions, plan
-from bench.scenario import parse_scenario
-from bench.scenario.source import load_text
+from osbench import results
+from osbench.runner import Runner, RunOptions, plan
+from osbench.scenario import parse_scenario
+from osbench.scenario.source import load_text
 
 
 def scenario(text: str):  # type: ignore[no-untyped-def]
@@ -72,7 +72,7 @@ async def test_all_sla_met_is_completed(tmp_path: Path) -> None:
 def test_no_data_fails_the_criterion() -> None:
     import pandas as pd
 
-    from bench.scenario.sla import parse
+    from osbench.scenario.sla import parse
 
     crit = parse("p95(value) < 1", metrics={}, columns={"value": ""})
     verdict = crit.judge({}, pd.DataFrame({"value": []}))
@@ -141,7 +141,7 @@ def test_dry_run_plan_lists_cases_and_writes(tmp_path: Path) -> None:
 
 
 def test_zip_and_matrix_expand_to_product(tmp_path: Path) -> None:
-    from bench.scenario import expand
+    from osbench.scenario import expand
 
     sc = scenario("name: t\nkind: tick\nsweep:\n  value: [1.0, 2.0]\n  zip:\n"
                   "    ticks: [1, 2, 3]\n    interval_s: [1s, 2s, 3s]\n")
@@ -170,8 +170,8 @@ async def test_a_target_that_cannot_be_named_is_raised_before_the_run(tmp_path: 
     """An unknown cloud is a user error before anything is written (a run that never
     started leaves no results directory); a cloud that fails once the run has
     started is recorded: tests/boot/test_target_errors.py."""
-    from bench.errors import UserError
-    from bench.scenario import TargetSpec
+    from osbench.errors import UserError
+    from osbench.scenario import TargetSpec
 
     sc = scenario("name: t\nkind: boot\nparams: {count: 1}\n")
     with pytest.raises(UserError, match="cloud 'no-such-cloud'"):

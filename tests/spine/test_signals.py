@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.report.provenance import provenance
+from osbench import results
+from osbench.report.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +107,7 @@ def test_signal_during_start_up_is_one_line_and_130(tmp_path: Path, sig: signal.
     """A signal while `osbench run` is still starting (imports take 1-3 s on a busy
     machine): before the fix, a KeyboardInterrupt traceback (-2) or a silent -15."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", "scenarios/seed-replay/01-small-pets-100.yaml",
+        [sys.executable, "-m", "osbench", "run", "scenarios/seed-replay/01-small-pets-100.yaml",
          "--results", str(tmp_path / "results")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(delay_s)

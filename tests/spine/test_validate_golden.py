@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from osbench.cli import main
 
 GOOD = """\
 name: ticks

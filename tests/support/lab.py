@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from bench import lab
-from bench.lab import LabConfig
+from osbench import lab
+from osbench.lab import LabConfig
 
 #: Lab tests need root (network namespaces, sshd); CI runs as root.
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (netns, sshd)")

@@ -2,7 +2,7 @@
 
 import sys
 
-from bench.cli import main
+from osbench.cli import main
 from tests.support.tickkind import register
 
 register()

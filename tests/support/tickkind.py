@@ -17,11 +17,11 @@ from typing import ClassVar
 
 import pandas as pd
 
-from bench import kinds
-from bench.errors import TargetError
-from bench.kinds import CaseContext, Kind
-from bench.scenario import Case
-from bench.scenario.schema import Duration, NonNegativeInt, PositiveInt
+from osbench import kinds
+from osbench.errors import TargetError
+from osbench.kinds import CaseContext, Kind
+from osbench.scenario import Case
+from osbench.scenario.schema import Duration, NonNegativeInt, PositiveInt
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,0 @@
-"""`python -m bench` is the `osbench` command."""
-
-from bench.entry import main
-
-main()

@@ -1,0 +1,5 @@
+"""`python -m osbench` is the `osbench` command."""
+
+from osbench.entry import main
+
+main()

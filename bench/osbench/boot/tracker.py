@@ -1,0 +1,346 @@
+"""Creating and tracking one boot case's instances until each has an outcome.
+
+API load per poll cycle is fixed: one server listing (the case's name prefix,
+`changes-since` the newest change already seen, all pages) and one port
+listing per network, whether the case has 10 instances or 1000. No
+per-server GET anywhere.
+
+Times are seconds on the target's clock (modelled seconds on the simulated
+cloud), measured from the instance's own create request. ACTIVE and port
+times have the resolution of `poll_interval_s`; phone-home times are taken by
+the registration server when the request arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from osbench import console
+from osbench.cleanup import owned
+from osbench.cloud import CloudClient, isoformat_z
+from osbench.errors import CloudError, CloudOutcomeUnknown
+from osbench.kinds import CaseContext
+from osbench.phonehome import RegistrationServer
+
+if TYPE_CHECKING:
+    from osbench.kinds.boot import BootParams
+
+#: Exactly one per instance.
+OUTCOMES = ("ok", "error", "no_phone_home", "not_created", "build_timeout")
+
+#: Nova's `changes-since` has one-second precision and compares `updated_at`
+#: committed by several services; re-reading the last 2 s costs a few rows
+#: and never misses a change.
+CHANGES_SINCE_OVERLAP = timedelta(seconds=2)
+#: Console logs fetched at once for silent instances.
+CONSOLE_CONCURRENCY = 8
+
+
+@dataclass
+class Instance:
+    """What was seen of one requested instance; times are case-relative seconds."""
+
+    name: str
+    batch: int
+    sent_s: float
+    id: str | None = None
+    status: str | None = None
+    build_s: float | None = None
+    active_s: float | None = None
+    error_s: float | None = None
+    port_active_s: float | None = None
+    phone_home_s: float | None = None
+    address_family: str | None = None
+    fault_message: str | None = None
+    fault_code: int | None = None
+    console_class: str | None = None
+    create_failed: bool = False
+
+    def since_sent(self, t: float | None) -> float | None:
+        return None if t is None else t - self.sent_s
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more can change its outcome."""
+        return self.create_failed or self.phone_home_s is not None or self.status == "ERROR"
+
+
+@dataclass
+class CreateSend:
+    """One create request: the names it asks for and, once answered, its outcome
+    (`accepted`, `failed` or `unknown`); None while no reply has come."""
+
+    batch: int
+    names: list[str]
+    sent_s: float
+    outcome: str | None = None
+    task: asyncio.Future[None] | None = None
+
+
+def outcome(inst: Instance, active_timeout_s: float) -> str:
+    """The one outcome of an instance, at the end of its case."""
+    if inst.phone_home_s is not None:
+        return "ok"
+    if inst.create_failed or inst.id is None:
+        return "not_created"
+    if inst.status == "ERROR" or inst.error_s is not None:
+        return "error"
+    active = inst.since_sent(inst.active_s)
+    if active is None or active > active_timeout_s:
+        return "build_timeout"
+    return "no_phone_home"
+
+
+class Tracker:
+    """Sends the creates and polls until every instance settled or time is up."""
+
+    def __init__(self, ctx: CaseContext, client: CloudClient, registration: RegistrationServer,
+                 *, prefix: str, batch_sizes: list[int], params: BootParams,
+                 server: dict[str, Any], network_ids: list[str]) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.registration = registration
+        self.prefix = prefix
+        self.batch_sizes = batch_sizes
+        self.params = params
+        self.server = server
+        self.network_ids = network_ids
+        self.instances: dict[str, Instance] = {}
+        self.by_id: dict[str, Instance] = {}
+        #: One per create request sent, in order; each runs to its reply even when
+        #: the case is cancelled, so cleanup knows what a create can still add.
+        self.sends: list[CreateSend] = []
+        self.creates_done = False
+        self.last_sent_s = 0.0
+        self.t0 = ctx.clock.monotonic()
+        self._newest_update: datetime | None = None
+        self._cycle = 0
+
+    def now_s(self) -> float:
+        return self.ctx.clock.monotonic() - self.t0
+
+    def outcome_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for inst in self.instances.values():
+            counts[outcome(inst, self.params.active_timeout_s)] += 1
+        return counts
+
+    # -- creating ----------------------------------------------------------
+    async def _create_all(self) -> None:
+        for batch, size in enumerate(self.batch_sizes, 1):
+            if batch > 1 and self.params.batch is not None:
+                await self.ctx.clock.sleep(self.params.batch.interval_s)
+            await self._create(batch, size)
+        self.creates_done = True
+
+    async def _create(self, batch: int, size: int) -> None:
+        name = f"{self.prefix}-b{batch}"
+        # Nova names a multi-create's servers <name>-1..<name>-N, a single one <name>.
+        names = [name] if size == 1 else [f"{name}-{i}" for i in range(1, size + 1)]
+        sent = self.now_s()
+        self.last_sent_s = sent
+        batch_instances = [Instance(name=n, batch=batch, sent_s=sent) for n in names]
+        self.instances.update({i.name: i for i in batch_instances})
+        send = CreateSend(batch=batch, names=names, sent_s=sent)
+        self.sends.append(send)
+        # Shielded: cancelling the case does not stop a request already in the
+        # worker thread, so its reply is still awaited and journaled, and cleanup
+        # can tell whether it may still add servers (issue 13: 893 leaked).
+        send.task = asyncio.ensure_future(self._send(send, batch_instances))
+        await asyncio.shield(send.task)
+
+    async def _send(self, send: CreateSend, batch_instances: list[Instance]) -> None:
+        name, size = f"{self.prefix}-b{send.batch}", len(send.names)
+        row: dict[str, Any] = {"batch": send.batch, "size": size, "name": name,
+                               "sent_s": send.sent_s}
+        try:
+            reply = await self.client.create_servers(
+                {**self.server, "name": name, "min_count": size, "max_count": size})
+        except CloudOutcomeUnknown as exc:
+            row |= {"outcome": "unknown", "status": exc.status_code, "error": str(exc)}
+        except CloudError as exc:
+            if exc.status_code is not None and exc.status_code >= 500:
+                row |= {"outcome": "unknown", "status": exc.status_code, "error": str(exc)}
+            else:
+                row |= {"outcome": "failed", "status": exc.status_code, "error": str(exc)}
+                for inst in batch_instances:
+                    inst.create_failed = True
+        else:
+            row |= {"outcome": "accepted", "status": reply.status,
+                    "reservation_id": reply.reservation_id, "request_id": reply.request_id}
+        send.outcome = row["outcome"]
+        row["reply_s"] = self.now_s()
+        self.ctx.record("creates", row)
+
+    # -- what a create can still add (for cleanup) ---------------------------
+    def outcome_deadline(self, wait_s: float) -> float:
+        """Clock time after which no create of the case can still add a server:
+        `wait_s` after the last request was sent."""
+        return self.t0 + self.last_sent_s + wait_s
+
+    async def settle_creates(self, until: float) -> int:
+        """Wait until every create request sent has its reply, or the clock passes
+        `until`; returns how many are still unanswered."""
+        pending = {s.task for s in self.sends if s.task is not None and not s.task.done()}
+        if pending:
+            timer = asyncio.ensure_future(self.ctx.clock.sleep(until - self.ctx.clock.monotonic()))
+            try:
+                while pending and not timer.done():
+                    _, pending = await asyncio.wait(pending | {timer},
+                                                    return_when=asyncio.FIRST_COMPLETED)
+                    pending.discard(timer)
+            finally:
+                timer.cancel()
+        return sum(s.outcome is None for s in self.sends)
+
+    def names_that_may_appear(self) -> list[str]:
+        """Server names a create may still add: those of requests unanswered or of
+        unknown outcome (a proxy 504, a timeout) that were never seen. An accepted
+        multi-create has made every record before its 202, a refused one none."""
+        return [n for s in self.sends if s.outcome in (None, "unknown") for n in s.names
+                if self.instances[n].id is None]
+
+    # -- tracking ----------------------------------------------------------
+    async def run(self) -> None:
+        """Create, then poll until all settled or the phone-home deadline passed."""
+        creator = asyncio.create_task(self._create_all())
+        try:
+            while True:
+                if creator.done():
+                    creator.result()  # a bug in creating must not pass silently
+                await self._poll()
+                if self.creates_done:  # set by _create_all as its last step
+                    if all(i.settled for i in self.instances.values()):
+                        break
+                    if self.now_s() >= self.last_sent_s + self.params.phone_home_timeout_s:
+                        break
+                await self.ctx.clock.sleep(self.params.poll_interval_s)
+        finally:
+            if not creator.done():
+                creator.cancel()
+                await asyncio.gather(creator, return_exceptions=True)
+
+    async def _poll(self) -> None:
+        self._cycle += 1
+        before = self.client.requests_made
+        since = (isoformat_z(self._newest_update - CHANGES_SINCE_OVERLAP)
+                 if self._newest_update else None)
+        servers = await self.client.list_servers(name_regex=f"^{self.prefix}-",
+                                                 changes_since=since)
+        now = self.now_s()
+        for server in servers:
+            self._observe(server, now)
+        ports_seen = 0
+        for network_id in self.network_ids:
+            ports = await self.client.list_ports(network_id=network_id)
+            ports_seen += len(ports)
+            now = self.now_s()
+            for port in ports:
+                inst = self.by_id.get(str(port.get("device_id")))
+                if inst is not None and port.get("status") == "ACTIVE" and (
+                        inst.port_active_s is None):
+                    inst.port_active_s = now
+                    self._event(inst, "port_active", now)
+        self._match_arrivals()
+        self.ctx.record("polls", {
+            "cycle": self._cycle, "t_s": now, "requests": self.client.requests_made - before,
+            "servers_listed": len(servers), "ports_listed": ports_seen,
+            "changes_since": since,
+        })
+        self._show_progress()
+
+    def _observe(self, server: dict[str, Any], now: float) -> None:
+        inst = self.instances.get(str(server.get("name")))
+        if inst is None or not owned(server, self.ctx.run_id):
+            return
+        if inst.id is None:
+            inst.id = str(server["id"])
+            self.by_id[inst.id] = inst
+            self.registration.expect([inst.id])
+        updated = server.get("updated")
+        if isinstance(updated, str):
+            stamp = datetime.fromisoformat(updated.replace("Z", "+00:00"))
+            if self._newest_update is None or stamp > self._newest_update:
+                self._newest_update = stamp
+        status = str(server.get("status"))
+        inst.status = status
+        if status == "BUILD" and inst.build_s is None:
+            inst.build_s = now
+            self._event(inst, "build", now)
+        elif status == "ACTIVE" and inst.active_s is None:
+            inst.active_s = now
+            self._event(inst, "active", now)
+        elif status == "ERROR" and inst.error_s is None:
+            inst.error_s = now
+            fault = server.get("fault") or {}
+            inst.fault_message = fault.get("message")
+            inst.fault_code = fault.get("code")
+            self._event(inst, "error", now)
+        elif status in ("DELETED", "SOFT_DELETED") and inst.error_s is None:
+            inst.status = "ERROR"
+            inst.error_s = now
+            inst.fault_message = f"server was {status.lower()} during the run"
+            self._event(inst, "error", now)
+
+    def _match_arrivals(self) -> None:
+        """Give each instance its first phone-home (arrivals may precede the listing)."""
+        for arrival in self.registration.arrivals:
+            inst = self.by_id.get(arrival.instance_id)
+            if inst is not None and inst.phone_home_s is None:
+                inst.phone_home_s = arrival.monotonic - self.t0
+                inst.address_family = arrival.address_family
+                self._event(inst, "phone_home", inst.phone_home_s)
+
+    def _event(self, inst: Instance, event: str, t: float) -> None:
+        self.ctx.record("timeline", {"instance_id": inst.id, "name": inst.name,
+                                     "batch": inst.batch, "event": event,
+                                     "t_s": inst.since_sent(t)})
+
+    def _show_progress(self) -> None:
+        values = self.instances.values()
+        self.ctx.progress(
+            requested=len(self.instances),
+            build=sum(i.status == "BUILD" for i in values),
+            active=sum(i.active_s is not None for i in values),
+            phoned_home=sum(i.phone_home_s is not None for i in values),
+            failed=sum(i.status == "ERROR" or i.create_failed for i in values),
+        )
+
+    # -- the end -----------------------------------------------------------
+    async def finish(self) -> None:
+        """Classify silent instances from their console logs; record one row each."""
+        self._match_arrivals()
+        silent = [i for i in self.instances.values()
+                  if outcome(i, self.params.active_timeout_s) == "no_phone_home"]
+        gate = asyncio.Semaphore(CONSOLE_CONCURRENCY)
+
+        async def read_console(inst: Instance) -> None:
+            assert inst.id is not None
+            async with gate:
+                try:
+                    text = await self.client.console_output(inst.id,
+                                                            self.params.console_length)
+                except CloudError as exc:
+                    inst.console_class = "console_unavailable"
+                    self.ctx.record("consoles", {"instance_id": inst.id, "error": str(exc)})
+                    return
+            inst.console_class = console.classify(text)
+            self.ctx.record("consoles", {"instance_id": inst.id, "name": inst.name,
+                                         "class": inst.console_class, "output": text})
+
+        await asyncio.gather(*(read_console(i) for i in silent))
+        for inst in self.instances.values():
+            self.ctx.record("instances", {
+                "instance_id": inst.id, "name": inst.name, "batch": inst.batch,
+                "outcome": outcome(inst, self.params.active_timeout_s),
+                "status": inst.status,
+                "time_to_build_s": inst.since_sent(inst.build_s),
+                "time_to_active_s": inst.since_sent(inst.active_s),
+                "time_to_port_active_s": inst.since_sent(inst.port_active_s),
+                "time_to_phone_home_s": inst.since_sent(inst.phone_home_s),
+                "fault": inst.fault_message, "fault_code": inst.fault_code,
+                "console_class": inst.console_class, "address_family": inst.address_family,
+            })

@@ -1,0 +1,252 @@
+"""Run-to-run comparison: is the candidate worse, better, or is it noise?
+
+For each case both runs have and each metric of the kind: baseline, candidate,
+their ratio and a verdict. "worse" or "better" needs BOTH the relative change
+beyond the metric's threshold AND a significance test on the raw samples
+(asv's rule): Mann-Whitney U (two-sided) for samples such as durations and
+throughputs, Fisher's exact test for success rates. Otherwise "noise".
+"new failure" / "fixed": a success rate that goes from no failures to some, or
+back. "incomparable": a case or metric that only one run has, or no samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from osbench.errors import UserError
+from osbench.results import Run
+
+Verdict = Literal["worse", "better", "noise", "new failure", "fixed", "incomparable"]
+#: Verdicts that make `osbench compare` exit 1.
+FAILING: frozenset[str] = frozenset({"worse", "new failure"})
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One compared metric of a kind."""
+
+    name: str
+    table: str
+    #: "samples": compare the column's values (median shown); "rate": the share
+    #: of rows whose `column` equals `success` (percent shown).
+    kind: Literal["samples", "rate"]
+    column: str
+    lower_is_better: bool = True
+    #: Relative change (samples) or percentage points (rate) below which a
+    #: difference is never called worse or better.
+    default_threshold_pct: float = 10.0
+    success: str = "ok"
+    #: Compare separately per value of this column (e.g. rootwrap's mode).
+    split_by: str | None = None
+
+
+SPECS: Mapping[str, tuple[MetricSpec, ...]] = {
+    "boot": (
+        MetricSpec("phone_home_ok_pct", "instances", "rate", "outcome", lower_is_better=False,
+                   default_threshold_pct=1.0),
+        MetricSpec("time_to_active_s", "instances", "samples", "time_to_active_s"),
+        MetricSpec("time_to_phone_home_s", "instances", "samples", "time_to_phone_home_s"),
+    ),
+    "netsweep": (
+        MetricSpec("sum_gbps", "runs", "samples", "sum_gbps", lower_is_better=False,
+                   default_threshold_pct=5.0),
+    ),
+    "rootwrap": (
+        MetricSpec("latency_ms", "samples", "samples", "latency_ms", split_by="mode"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    metric: str
+    baseline: float | None
+    candidate: float | None
+    ratio: float | None
+    p_value: float | None
+    verdict: Verdict
+    note: str = ""
+
+
+def compare(base: Run, cand: Run, *, thresholds: Mapping[str, float] | None = None,
+            alpha: float = 0.05) -> pd.DataFrame:
+    """One row per (case, metric): baseline, candidate, ratio, p-value, verdict."""
+    kind = base.manifest.get("scenario", {}).get("kind")
+    other = cand.manifest.get("scenario", {}).get("kind")
+    if kind != other:
+        raise UserError(f"cannot compare a {kind} run with a {other} run")
+    specs = SPECS.get(str(kind))
+    if specs is None:
+        raise UserError(f"no comparison is defined for kind {kind!r}")
+    thresholds = dict(thresholds or {})
+    unknown = set(thresholds) - {s.name for s in specs}
+    if unknown:
+        raise UserError(f"unknown metric(s) in --threshold: {', '.join(sorted(unknown))}",
+                        hint=f"{kind} metrics: {', '.join(s.name for s in specs)}")
+    rows: list[Row] = []
+    cases = _cases(base) | _cases(cand)
+    for case in sorted(cases):
+        for spec in specs:
+            threshold = thresholds.get(spec.name, spec.default_threshold_pct)
+            for label, b, c in _pairs(base, cand, case, spec):
+                rows.append(_judge(case, label, spec, b, c, threshold, alpha))
+    return pd.DataFrame([r.__dict__ for r in rows],
+                        columns=["case", "metric", "baseline", "candidate", "ratio", "p_value",
+                                 "verdict", "note"])
+
+
+def _cases(run: Run) -> set[str]:
+    cases = run.table("cases")
+    if not cases.empty:
+        return set(cases["case"])
+    return {str(c["case_id"]) for c in run.manifest.get("cases", [])}
+
+
+def _pairs(base: Run, cand: Run, case: str,
+           spec: MetricSpec) -> list[tuple[str, pd.Series | None, pd.Series | None]]:
+    def values(run: Run) -> pd.DataFrame | None:
+        table = run.table(spec.table)
+        if table.empty or "case" not in table or spec.column not in table:
+            return None
+        rows = table[table["case"] == case]
+        return rows if len(rows) else None
+
+    b, c = values(base), values(cand)
+    if spec.split_by is None:
+        return [(spec.name, None if b is None else b[spec.column],
+                 None if c is None else c[spec.column])]
+    groups = sorted({*(b[spec.split_by] if b is not None else []),
+                     *(c[spec.split_by] if c is not None else [])})
+
+    def part(rows: pd.DataFrame | None, group: str) -> pd.Series | None:
+        if rows is None:
+            return None
+        sel = rows[rows[spec.split_by] == group][spec.column]
+        return sel if len(sel) else None
+
+    return [(f"{spec.name}[{g}]", part(b, g), part(c, g)) for g in groups]
+
+
+def _judge(case: str, metric: str, spec: MetricSpec, b: pd.Series | None,
+           c: pd.Series | None, threshold: float, alpha: float) -> Row:
+    if b is None or c is None:
+        missing = "baseline" if b is None else "candidate"
+        return Row(case, metric, None, None, None, None, "incomparable", f"not in {missing}")
+    if spec.kind == "rate":
+        return _judge_rate(case, metric, spec, b, c, threshold, alpha)
+    bv = pd.to_numeric(b, errors="coerce").dropna().to_numpy(float)
+    cv = pd.to_numeric(c, errors="coerce").dropna().to_numpy(float)
+    if len(bv) == 0 or len(cv) == 0:
+        return Row(case, metric, None, None, None, None, "incomparable", "no samples")
+    bm, cm = float(np.median(bv)), float(np.median(cv))
+    ratio = cm / bm if bm else math.inf if cm else 1.0
+    p = float(stats.mannwhitneyu(bv, cv, alternative="two-sided").pvalue)
+    change_pct = (ratio - 1.0) * 100.0
+    beyond = abs(change_pct) > threshold
+    significant = p < alpha
+    note = f"median; Mann-Whitney U, n={len(bv)}/{len(cv)}"
+    if beyond and significant:
+        got_worse = change_pct > 0 if spec.lower_is_better else change_pct < 0
+        verdict: Verdict = "worse" if got_worse else "better"
+    else:
+        verdict = "noise"
+        if beyond and not significant:
+            note += f"; {change_pct:+.1f}% is not significant (p={p:.3g} >= {alpha:g})"
+    return Row(case, metric, bm, cm, ratio, p, verdict, note)
+
+
+def _judge_rate(case: str, metric: str, spec: MetricSpec, b: pd.Series, c: pd.Series,
+                threshold_pp: float, alpha: float) -> Row:
+    b_ok, b_n = int((b == spec.success).sum()), len(b)
+    c_ok, c_n = int((c == spec.success).sum()), len(c)
+    b_pct, c_pct = 100.0 * b_ok / b_n, 100.0 * c_ok / c_n
+    ratio = c_pct / b_pct if b_pct else math.inf if c_pct else 1.0
+    p = float(stats.fisher_exact([[b_ok, b_n - b_ok], [c_ok, c_n - c_ok]]).pvalue)
+    note = f"{c_ok}/{c_n} vs {b_ok}/{b_n}; Fisher exact"
+    verdict: Verdict
+    if b_ok == b_n and c_ok < c_n:
+        verdict = "new failure"
+    elif b_ok < b_n and c_ok == c_n:
+        verdict = "fixed"
+    elif abs(c_pct - b_pct) > threshold_pp and p < alpha:
+        verdict = "worse" if c_pct < b_pct else "better"
+    else:
+        verdict = "noise"
+    return Row(case, metric, b_pct, c_pct, ratio, p, verdict, note)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The comparison as a Markdown table (for a merge-request comment)."""
+    lines = ["| case | metric | baseline | candidate | ratio | p | verdict |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for r in table.to_dict("records"):
+        verdict = f"**{r['verdict']}**" if r["verdict"] in FAILING else r["verdict"]
+        lines.append(f"| {r['case']} | {r['metric']} | {_fmt(r['baseline'])} | "
+                     f"{_fmt(r['candidate'])} | {_fmt(r['ratio'], 3)} | "
+                     f"{_fmt(r['p_value'], 3)} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_text(table: pd.DataFrame) -> str:
+    """The comparison as an aligned plain-text table for a terminal."""
+    cells = [["case", "metric", "baseline", "candidate", "ratio", "p", "verdict"]]
+    for r in table.to_dict("records"):
+        cells.append([str(r["case"]), str(r["metric"]), _fmt(r["baseline"]),
+                      _fmt(r["candidate"]), _fmt(r["ratio"], 3), _fmt(r["p_value"], 3),
+                      str(r["verdict"])])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                     .rstrip() for row in cells) + "\n"
+
+
+def to_html(table: pd.DataFrame) -> str:
+    """The comparison as an HTML section (escaped)."""
+    body = table[["case", "metric", "baseline", "candidate", "ratio", "p_value", "verdict"]]
+    return ('<section class="compare"><h2>Comparison</h2>'
+            + body.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}",
+                           escape=True)
+            + "</section>")
+
+
+def add_test_options(parser: Any) -> None:
+    """--threshold and --alpha, shared by `osbench compare` and `osbench report --compare`."""
+    parser.add_argument("--threshold", action="append", default=[], metavar="METRIC:PCT",
+                        help="change below which a metric is noise (percent; percentage "
+                        "points for success rates); repeatable")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level (default 0.05)")
+
+
+def check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise UserError(f"--alpha {alpha} must be between 0 and 1", hint="e.g. --alpha 0.05")
+
+
+def parse_thresholds(items: Sequence[str]) -> dict[str, float]:
+    """["time_to_active_s:10", ...] -> {"time_to_active_s": 10.0}."""
+    out = {}
+    for item in items:
+        metric, sep, pct = item.rpartition(":")
+        try:
+            if not sep or not metric:
+                raise ValueError
+            out[metric] = float(pct)
+        except ValueError:
+            raise UserError(f"--threshold {item!r} is not METRIC:PCT",
+                            hint="e.g. --threshold time_to_phone_home_s:10") from None
+    return out
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    number = float(value)
+    return "inf" if math.isinf(number) else f"{number:.{digits}g}"

@@ -1,0 +1,73 @@
+"""The `hosts` target: an SSH inventory, or the local lab's when none is named."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from osbench import targets
+from osbench.clock import Clock, RealClock
+from osbench.errors import UserError
+from osbench.hosts.base import Host
+from osbench.hosts.inventory import Inventory, load_inventory
+from osbench.hosts.ssh import close_all, connect
+from osbench.scenario import TargetSpec
+
+
+class HostsTarget:
+    """An opened inventory: its hosts, connected on first use."""
+
+    simulated = False
+
+    def __init__(self, inventory: Inventory, *, lab: bool) -> None:
+        self.clock: Clock = RealClock()
+        self.inventory = inventory
+        self.lab = lab
+        self.hosts: dict[str, Host] = connect(inventory)
+
+    def describe(self) -> dict[str, Any]:
+        """The inventory without key files or password variables."""
+        return {
+            "type": "hosts",
+            "simulated": False,
+            "lab": self.lab,
+            "inventory": self.inventory.file,
+            "host_key_policy": self.inventory.host_key_policy,
+            "hosts": {
+                name: {"address": h.address, "port": h.port, "user": h.user, "jump": h.jump,
+                       "roles": list(h.roles), "interfaces": list(h.interfaces),
+                       "data_address": h.traffic_address, "iperf3_ports": list(h.iperf3_ports)}
+                for name, h in self.inventory.hosts.items()
+            },
+        }
+
+    async def aclose(self) -> None:
+        await close_all(self.hosts)
+
+
+def lab_inventory() -> Path:
+    """The running local lab's inventory file; UserError when the lab is not up."""
+    from osbench.lab import inventory_path  # only when the lab is the target
+
+    path = inventory_path()
+    if not path.is_file():
+        raise UserError("no host inventory given and the local lab is not up",
+                        hint="run `osbench lab up` as root, or name an inventory with "
+                             "--hosts FILE")
+    return path
+
+
+@asynccontextmanager
+async def open_hosts(spec: TargetSpec, seed: int) -> AsyncIterator[HostsTarget]:
+    """The hosts of `spec.hosts`, or of the local lab; closed on exit."""
+    path = Path(spec.hosts) if spec.hosts else lab_inventory()
+    target = HostsTarget(load_inventory(path), lab=spec.hosts is None)
+    try:
+        yield target
+    finally:
+        await target.aclose()
+
+
+targets.register_opener("hosts", open_hosts)

@@ -1,0 +1,271 @@
+"""pytest plugin: scenario files as test items, one per case, passed or failed by SLA.
+
+`pytest scenarios/boot-scale-up.yaml --cloud NAME` runs the scenario exactly as
+`osbench run` would (same RunOptions, one `results/<run-id>/` per scenario
+file) and turns each case into a pytest item, so CI gets pass/fail per case,
+`--junitxml`, `-m boot` and `-k` selection for free.
+
+Which YAML files are scenarios: a file named on the command line, or any
+`.yaml`/`.yml` file whose top level has both `name:` and `kind:` keys. Every
+other YAML file (CI configs, clouds.yaml, host inventories, Kubernetes
+manifests, which have `kind:` but no top-level `name:`) is ignored, so the
+plugin never breaks a suite that merely contains YAML. Files are found only
+where pytest looks anyway: the paths given, else the configured testpaths.
+
+A scenario runs once, when its first selected item runs; the other items read
+their case's outcome from that run. Running case by case would split one
+scenario over several run directories, and `osbench report`/`compare` treat a
+run as a scenario's cases side by side. Deselected cases (`-k`, `-m`) are not
+run at all: the run's manifest lists only the cases that ran.
+
+Registered as the `osbench` pytest11 entry point; the repository's top-level
+conftest.py loads it from a checkout where osbench is not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from osbench.errors import OsbenchError, UserError
+
+if TYPE_CHECKING:
+    from osbench.runner import CaseOutcome, RunOptions, RunResult
+    from osbench.scenario import Case, Scenario
+
+# pytest imports every installed pytest11 plugin at start-up, in every project
+# of the environment; osbench's runner pulls in pandas (~0.5 s), so it is
+# imported only once a scenario file is collected.
+
+#: A top-level `name:` / `kind:` key: column 0, as a scenario file writes them.
+_TOP_NAME = re.compile(r"^name\s*:", re.MULTILINE)
+_TOP_KIND = re.compile(r"^kind\s*:", re.MULTILINE)
+#: How much of a YAML file is read to tell whether it is a scenario: a big data
+#: file in the repository is never read whole. The scenario loader refuses files
+#: larger than this (osbench.scenario.source.MAX_FILE_BYTES) anyway.
+_SNIFF_BYTES = 256 * 1024
+
+#: What each scenario run that ran in this session ended as, for the summary.
+_RUNS_KEY = pytest.StashKey["list[tuple[Scenario, RunResult]]"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("osbench", "osbench scenarios (scenario YAML files as tests)")
+    group.addoption("--cloud", dest="osbench_cloud", metavar="NAME",
+                    help="clouds.yaml entry to run against (default: OS_CLOUD, else the "
+                    "simulated cloud)")
+    group.addoption("--hosts", dest="osbench_hosts", metavar="FILE",
+                    help="host inventory YAML (default: the local lab)")
+    group.addoption("--sim-profile", dest="osbench_sim_profile", metavar="NAME",
+                    help="simulated cloud profile (see `osbench sim profiles`)")
+    group.addoption("--time-scale", dest="osbench_time_scale", type=float, metavar="X",
+                    help="simulated cloud speed-up factor")
+    group.addoption("--osbench-results", dest="osbench_results", type=Path,
+                    default=Path("results"), metavar="DIR",
+                    help="where run directories go (default: results/)")
+    group.addoption("--seed", dest="osbench_seed", type=int, default=0,
+                    help="seed for everything random in a scenario run (default 0)")
+    group.addoption("--phone-home-url", dest="osbench_phone_home_url", metavar="URL",
+                    help="base URL guests phone home to (boot scenarios)")
+    group.addoption("--allow-large", dest="osbench_allow_large", action="store_true",
+                    help="confirm counts above a scenario's max_instances")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "osbench: a case of an osbench scenario file (each "
+                            "case also carries its kind as a marker: boot, netsweep, ...)")
+    config.stash[_RUNS_KEY] = []
+
+
+def _register_kind_markers(config: pytest.Config) -> None:
+    """One marker per kind (`-m boot`), declared because our users' configs, like ours,
+    use --strict-markers. Done at the first scenario collected, not at configure, to
+    keep the kind registry (and pandas) out of runs that collect no scenario."""
+    from osbench import kinds
+
+    declared = {line.split(":")[0].strip() for line in config.getini("markers")}
+    for kind in kinds.available():
+        if kind not in declared:
+            config.addinivalue_line("markers", f"{kind}: a case of an osbench `{kind}` "
+                                    "scenario")
+
+
+def is_scenario_file(path: Path, session: pytest.Session) -> bool:
+    """A YAML file given on the command line, or one with top-level `name:` and `kind:`."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    if session.isinitpath(path):
+        return True
+    try:
+        with path.open("rb") as f:
+            text = f.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(_TOP_NAME.search(text) and _TOP_KIND.search(text))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
+    if not is_scenario_file(file_path, parent.session):
+        return None
+    return ScenarioFile.from_parent(parent, path=file_path)
+
+
+def run_options(config: pytest.Config) -> RunOptions:
+    """The same RunOptions `osbench run` builds from the same options."""
+    from osbench.runner import RunOptions
+    from osbench.scenario import TargetSpec
+
+    return RunOptions(
+        results_dir=config.getoption("osbench_results"),
+        seed=config.getoption("osbench_seed"),
+        target=TargetSpec(cloud=config.getoption("osbench_cloud"),
+                          sim_profile=config.getoption("osbench_sim_profile"),
+                          time_scale=config.getoption("osbench_time_scale"),
+                          hosts=config.getoption("osbench_hosts")),
+        command=("pytest", *config.invocation_params.args),
+        allow_large=config.getoption("osbench_allow_large"),
+    )
+
+
+class ScenarioFile(pytest.File):
+    """One scenario file: validated at collection, run once for all its cases."""
+
+    scenario: Scenario
+    _result: RunResult | None = None
+    _error: BaseException | None = None
+
+    def collect(self) -> Iterator[CaseItem]:
+        from osbench.commands.run import with_phone_home_url
+        from osbench.scenario import expand, load_scenario
+
+        try:
+            scenario = load_scenario(self._display_path())
+            url = self.config.getoption("osbench_phone_home_url")
+            if url:
+                scenario = with_phone_home_url(scenario, url)
+        except UserError as exc:  # ScenarioError says file:line key.path: problem (hint)
+            raise self.CollectError(str(exc)) from None
+        self.scenario = scenario
+        _register_kind_markers(self.config)
+        for case in expand(scenario):
+            item = CaseItem.from_parent(self, name=f"{scenario.name}[{case.case_id}]",
+                                        case=case)
+            item.add_marker("osbench")
+            item.add_marker(scenario.kind)
+            yield item
+
+    def _display_path(self) -> Path:
+        """The path as the user would type it (relative to where pytest was started), as
+        `osbench run` keeps it: it is what errors and the run's manifest show."""
+        try:
+            return self.path.relative_to(self.config.invocation_params.dir)
+        except ValueError:
+            return self.path
+
+    def outcome(self, case_id: str) -> tuple[RunResult, CaseOutcome | None]:
+        """Run the scenario (its selected cases) on first call; then the run and the
+        case's outcome (None when the run stopped before the case)."""
+        if self._result is None and self._error is None:
+            self._run()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result, next((c for c in self._result.cases if c.case_id == case_id),
+                                  None)
+
+    def _run(self) -> None:
+        from osbench.cli import quiet_sdk_warnings
+        from osbench.runner import Runner
+
+        selected = {item.case.case_id for item in self.session.items
+                    if isinstance(item, CaseItem) and item.parent is self}
+        runner = Runner(self.scenario, run_options(self.config))
+        runner.cases = [c for c in runner.cases if c.case_id in selected]
+        try:
+            with warnings.catch_warnings():
+                quiet_sdk_warnings()
+                self._result = asyncio.run(runner.run())
+        except Exception as exc:
+            # The target could not be opened (an OsbenchError: its text), or a bug
+            # in a kind (its traceback): every selected case fails with it.
+            self._error = exc
+            raise
+        self.config.stash[_RUNS_KEY].append((self.scenario, self._result))
+
+
+class CaseFailed(Exception):
+    """A case that missed its SLA, errored, or whose target could not be opened: its
+    message is the whole report (no traceback)."""
+
+
+class CaseItem(pytest.Item):
+    """One case of a scenario; passes when it completed and met every criterion."""
+
+    def __init__(self, *, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    @property
+    def scenario_file(self) -> ScenarioFile:
+        assert isinstance(self.parent, ScenarioFile)
+        return self.parent
+
+    def runtest(self) -> None:
+        file = self.scenario_file
+        try:
+            result, outcome = file.outcome(self.case.case_id)
+        except OsbenchError as exc:
+            raise CaseFailed(f"{file.scenario.name} could not run: {exc}") from exc
+        self.user_properties += [("osbench_run_id", result.run_id),
+                                 ("osbench_results", str(result.path))]
+        if result.status == "interrupted" or outcome is None:
+            # The runner caught SIGINT/SIGTERM and cleaned up; stop pytest as
+            # Ctrl-C would (exit 2, junitxml still written).
+            raise KeyboardInterrupt(f"osbench run interrupted; results in {result.path}")
+        self.user_properties += [("osbench_status", outcome.status),
+                                 *((f"metric.{k}", v) for k, v in outcome.metrics.items()),
+                                 *((f"sla: {v.criterion.text}", v.describe())
+                                   for v in outcome.verdicts)]
+        if result.cleanup_problems:
+            raise CaseFailed(f"cleanup incomplete: {'; '.join(result.cleanup_problems)}\n"
+                             f"what the run created may still be on the target: run "
+                             f"`osbench cleanup {result.path}`")
+        if outcome.status != "completed":
+            raise CaseFailed(f"case {self.case.case_id} of {file.scenario.name} errored: "
+                            f"{outcome.error}\nresults: {result.path}")
+        if not outcome.sla_passed:
+            # The first line is what `-ra` and junitxml summaries show: the misses.
+            missed = "; ".join(v.describe().removeprefix("FAIL ")
+                               for v in outcome.verdicts if not v.passed)
+            lines = [f"SLA failed: {missed}",
+                     f"case {self.case.case_id} of {file.scenario.name}, run {result.run_id}:"]
+            lines += [f"  {v.describe()}" for v in outcome.verdicts]
+            lines.append(f"results: {result.path}")
+            raise CaseFailed("\n".join(lines))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
+        """SLA misses, user and target errors are findings, not bugs: their text only."""
+        if isinstance(excinfo.value, CaseFailed | OsbenchError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.scenario_file.scenario.name}[{self.case.case_id}]"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Where each run's results are, as `osbench run` prints them."""
+    runs = config.stash.get(_RUNS_KEY, [])
+    if not runs:
+        return
+    terminalreporter.section("osbench runs")
+    for scenario, result in runs:
+        terminalreporter.write_line(f"{scenario.name}: {result.status}; results in "
+                                    f"{result.path}")

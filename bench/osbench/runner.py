@@ -1,0 +1,416 @@
+"""The asyncio runner: a scenario's cases, one at a time, against a target.
+
+For each case it opens (or reuses) the target, runs the kind's `run_case`
+with a CaseContext that journals every row as it is recorded, then runs the
+case's cleanups (last added first, shielded from further signals), and judges
+the SLA criteria on the rows the case recorded.
+
+SIGINT/SIGTERM: no new case starts, the running case (or the opening of its
+target) is cancelled, its cleanups run, the journal is flushed and the
+manifest says `interrupted`. A second signal abandons whatever is still
+running, cleanup included: the manifest says `cleanup: abandoned` and
+`on_abandon` (the CLI: print, exit at once) is called; `osbench cleanup RUN`
+finds what is left. A cleanup that ends without proof that everything is
+gone (a create still unanswered, deletions unfinished) is listed in
+`RunResult.cleanup_problems`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import traceback
+import zlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from osbench import kinds, provenance, targets
+from osbench.clock import Clock
+from osbench.errors import OsbenchError
+from osbench.journal import Journal, new_run_id
+from osbench.kinds import CaseContext, Kind
+from osbench.progress import Progress
+from osbench.scenario import Case, Scenario, TargetSpec, expand
+from osbench.scenario.sla import Verdict
+
+log = logging.getLogger("osbench.runner")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, from the command line."""
+
+    results_dir: Path = Path("results")
+    seed: int = 0
+    target: TargetSpec = field(default_factory=TargetSpec)
+    command: tuple[str, ...] = ()
+    allow_large: bool = False
+    #: Upper bound on one cleanup action; cleanup of 1000 servers on a slow
+    #: real cloud has been seen to take minutes, so this is generous.
+    cleanup_timeout_s: float = 1800.0
+
+
+@dataclass
+class CaseOutcome:
+    case_id: str
+    status: str  # completed | error | interrupted
+    verdicts: list[Verdict] = field(default_factory=list)
+    error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sla_passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    path: Path
+    status: str  # completed | failed | interrupted
+    cases: list[CaseOutcome]
+    #: Cleanups that could not prove everything they own is gone; non-empty
+    #: means the target may hold what this run created (`osbench cleanup RUN`).
+    cleanup_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+class _Context(CaseContext):
+    def __init__(self, runner: Runner, case: Case, target: targets.Target, seed: int) -> None:
+        self._runner = runner
+        self.case = case
+        self.run_id = runner.journal.run_id
+        self.allow_large = runner.options.allow_large
+        self.target = target
+        self.clock: Clock = target.clock
+        self.seed = seed
+        self.log = logging.getLogger(f"osbench.case.{case.case_id}")
+        self.rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.cleanups: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+
+    def record(self, table: str, row: Mapping[str, Any]) -> None:
+        full = {"case": self.case.case_id, **row}
+        self._runner.journal.record(table, full)
+        self.rows[table].append(full)
+
+    def progress(self, **counters: int) -> None:
+        self._runner.progress.update(**counters)
+
+    def add_cleanup(self, action: Callable[[], Awaitable[None]], label: str) -> None:
+        self.cleanups.append((label, action))
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: pd.DataFrame.from_records(rows) for name, rows in self.rows.items()}
+
+
+def case_seed(seed: int, case: Case) -> int:
+    """A per-case seed that differs between cases but is fixed for a given run seed."""
+    return (seed * 1_000_003 + zlib.crc32(case.case_id.encode())) % 2**31
+
+
+class Runner:
+    """Runs one scenario; `run()` returns when every case ended or a signal stopped it."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions,
+                 progress: Progress | None = None,
+                 on_abandon: Callable[[RunResult], None] | None = None) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.kind: Kind = _kind(scenario.kind)
+        self.cases = expand(scenario)
+        self.progress = progress or Progress()
+        #: Called on a second signal once the journal is finished; the CLI exits
+        #: there (a thread stuck in a silent API would otherwise hold the process).
+        self.on_abandon = on_abandon
+        self.journal: Journal
+        self._stopping = asyncio.Event()
+        self._stop_reason: str | None = None
+        #: What the first signal cancels: the running case, or the opening of a target.
+        self._interruptible: asyncio.Task[Any] | None = None
+        self._cleanup_task: asyncio.Future[None] | None = None
+        self._cleaning = False
+        self._abandoned = False
+        self._cases_started = 0
+        self._outcomes: list[CaseOutcome] = []
+        self._cleanup_problems: list[str] = []
+
+    # -- signals ---------------------------------------------------------
+    def request_stop(self, reason: str) -> None:
+        """What SIGINT/SIGTERM call: the first stops after cleanup, the second
+        abandons everything still running."""
+        if self._abandoned:
+            return
+        if self._stopping.is_set():
+            self._abandon(reason)
+            return
+        self._stop_reason = reason
+        self._stopping.set()
+        self.progress.message(f"{reason}: stopping; running cleanup first "
+                              "(a second signal abandons it)")
+        if self._interruptible is not None and not self._cleaning:
+            self._interruptible.cancel()
+
+    def abandoned(self) -> bool:
+        """A second signal gave up on whatever was still running."""
+        return self._abandoned
+
+    def _abandon(self, reason: str) -> None:
+        self._abandoned = True
+        what = "cleanup" if self._cleaning else "the run"
+        self.progress.message(f"{reason} again: abandoning {what}")
+        if self._cases_started:
+            self._cleanup_problems.append(f"{what} abandoned by a second {reason}")
+        self.journal.record("events", {"event": "abandoned", "detail": f"{what} ({reason})"})
+        for task in (self._cleanup_task, self._interruptible):
+            if task is not None:
+                task.cancel()
+        if self.on_abandon is not None:
+            result = self._finish("interrupted", None)
+            self.on_abandon(result)
+
+    def _install_signals(self) -> list[tuple[signal.Signals, Any]]:
+        """Route SIGINT/SIGTERM to `request_stop`; returns what to restore."""
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            try:
+                loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                continue
+            installed.append((sig, previous))
+        return installed
+
+    @staticmethod
+    def _restore_signals(installed: list[tuple[signal.Signals, Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        for sig, previous in installed:
+            loop.remove_signal_handler(sig)  # leaves SIG_DFL for SIGTERM ...
+            if previous is not None:
+                signal.signal(sig, previous)  # ... so put the caller's back
+
+    # -- the run ---------------------------------------------------------
+    def _manifest(self) -> dict[str, Any]:
+        return {
+            "scenario": {"file": self.scenario.file, **self.scenario.as_dict()},
+            "cases": [{"case_id": c.case_id, "sweep": dict(c.sweep_values), "repeat": c.repeat}
+                      for c in self.cases],
+            "seed": self.options.seed,
+            "command": list(self.options.command),
+            "target_spec": dataclasses.asdict(self.options.target),
+            "targets": [],
+            "clock": None,
+            **provenance.describe(),
+        }
+
+    async def run(self) -> RunResult:
+        # Signals first: checking a cloud imports openstacksdk (seconds on a busy
+        # machine); a signal then is handled at the first await, as a stop.
+        installed = self._install_signals()
+        try:
+            # A target that cannot be named (unknown cloud) is a user error before
+            # the run starts: it leaves no results directory behind.
+            for spec in {targets.resolve(c.target, self.options.target) for c in self.cases}:
+                targets.check_target(self.kind.target, spec)
+            self.journal = Journal.create(self.options.results_dir,
+                                          new_run_id(self.scenario.slug), self._manifest())
+        except BaseException:
+            self._restore_signals(installed)
+            raise
+        status = "error"
+        error: str | None = None
+        try:
+            await self._run_cases()
+            if self._stopping.is_set():
+                status = "interrupted"
+            elif all(o.status == "completed" and o.sla_passed for o in self._outcomes):
+                status = "completed"
+            else:
+                status = "failed"
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
+            status = "interrupted"  # stopped while opening a target
+        except OsbenchError as exc:  # e.g. the target could not be opened
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._restore_signals(installed)
+            result = self._finish(status, error)
+        return result
+
+    def _finish(self, status: str, error: str | None) -> RunResult:
+        """Close the journal (once) and say how the run ended."""
+        if self.journal.manifest["status"] == "running":
+            self.progress.close()
+            self.journal.finish(
+                status,
+                stop_reason=self._stop_reason,
+                error=error,
+                cleanup=("abandoned" if self._abandoned else
+                         "incomplete" if self._cleanup_problems else "complete"),
+                cleanup_problems=self._cleanup_problems,
+                summary={o.case_id: {"status": o.status, "sla_passed": o.sla_passed,
+                                     "error": o.error} for o in self._outcomes},
+            )
+        return RunResult(run_id=self.journal.run_id, path=self.journal.path,
+                         status=self.journal.manifest["status"], cases=list(self._outcomes),
+                         cleanup_problems=list(self._cleanup_problems))
+
+    async def _run_cases(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            open_spec: TargetSpec | None = None
+            target: targets.Target | None = None
+            for case in self.cases:
+                if self._stopping.is_set():
+                    break
+                spec = targets.resolve(case.target, self.options.target)
+                if spec != open_spec or target is None:
+                    await stack.aclose()
+                    opening = asyncio.ensure_future(stack.enter_async_context(
+                        targets.open_target(self.kind.target, spec, self.options.seed)))
+                    self._interruptible = opening
+                    try:
+                        target = await opening
+                    finally:
+                        self._interruptible = None
+                    open_spec = spec
+                    if self._stopping.is_set():
+                        break
+                    self.journal.update_manifest(
+                        targets=[*self.journal.manifest["targets"],
+                                 {"cases_from": case.case_id, **target.describe()}],
+                        clock="modelled" if target.clock.modelled else "real",
+                    )
+                self._outcomes.append(await self._run_case(case, target))
+
+    async def _run_case(self, case: Case, target: targets.Target) -> CaseOutcome:
+        ctx = _Context(self, case, target, case_seed(self.options.seed, case))
+        started = datetime.now(UTC)
+        self.progress.start_case(case.case_id, case.index, len(self.cases))
+        outcome = CaseOutcome(case_id=case.case_id, status="completed")
+        case_task = asyncio.create_task(self.kind.run_case(case, ctx))
+        self._interruptible = case_task
+        self._cases_started += 1
+        bug: BaseException | None = None
+        try:
+            await case_task
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise  # the runner itself is cancelled; cleanup still runs below
+            outcome.status = "interrupted"
+        except OsbenchError as exc:
+            outcome.status, outcome.error = "error", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            # A bug: journal it, clean up, and let it keep its traceback.
+            outcome.status, outcome.error = "error", f"{type(exc).__name__}: {exc}"
+            self.journal.record("events", {"case": case.case_id, "event": "bug",
+                                           "detail": traceback.format_exc()})
+            bug = exc
+        finally:
+            self._interruptible = None
+            await self._cleanup(ctx)
+        if bug is not None:
+            self._record_case(case, outcome, started)
+            self.progress.end_case(outcome.status, outcome.error or "")
+            raise bug
+        if outcome.status == "completed":
+            tables = ctx.tables()
+            outcome.metrics = self.kind.compute_metrics(tables)
+            samples = tables.get(self.kind.sample_table, pd.DataFrame())
+            outcome.verdicts = [c.judge(outcome.metrics, samples) for c in self.scenario.sla]
+        self._record_case(case, outcome, started)
+        detail = "; ".join(v.describe() for v in outcome.verdicts)
+        self.progress.end_case(outcome.status, outcome.error or detail)
+        return outcome
+
+    async def _cleanup(self, ctx: _Context) -> None:
+        """Run the case's cleanups, last first; the first signal does not interrupt
+        them, a second abandons them."""
+        self._cleaning = True
+        try:
+            for label, action in reversed(ctx.cleanups):
+                if self.abandoned():
+                    ctx.record("events", {"event": "cleanup_abandoned", "detail": label})
+                    continue
+                task = asyncio.ensure_future(asyncio.wait_for(
+                    action(), timeout=self.options.cleanup_timeout_s))
+                self._cleanup_task = task
+                try:
+                    await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    if self.abandoned():  # a second signal cancelled the cleanup
+                        ctx.record("events", {"event": "cleanup_abandoned", "detail": label})
+                        continue
+                    await task  # our caller was cancelled; finish cleaning anyway
+                    raise
+                except Exception as exc:
+                    self.progress.message(f"cleanup {label!r} failed: {exc}")
+                    ctx.record("events", {"event": "cleanup_failed", "detail": label,
+                                          "error": f"{type(exc).__name__}: {exc}"})
+                    self._cleanup_problems.append(f"{label}: {exc}")
+                else:
+                    ctx.record("events", {"event": "cleanup_done", "detail": label})
+                finally:
+                    self._cleanup_task = None
+        finally:
+            self._cleaning = False
+
+    def _record_case(self, case: Case, outcome: CaseOutcome, started: datetime) -> None:
+        ended = datetime.now(UTC)
+        self.journal.record("cases", {
+            "case": case.case_id, "index": case.index, "repeat": case.repeat,
+            **{f"sweep.{k}": v for k, v in case.sweep_values.items()},
+            "status": outcome.status, "error": outcome.error,
+            "started_at": started, "ended_at": ended,
+            "wall_duration_s": (ended - started).total_seconds(),
+            **{f"metric.{k}": v for k, v in outcome.metrics.items()},
+        })
+        for v in outcome.verdicts:
+            self.journal.record("sla", {
+                "case": case.case_id, "criterion": v.criterion.text, "label": v.criterion.label,
+                "op": v.criterion.op, "threshold": v.criterion.threshold,
+                "measured": v.measured, "passed": v.passed,
+            })
+
+
+def _kind(name: str) -> Kind:
+    kind = kinds.get(name)
+    if kind is None:  # load_scenario already checked; a registry change since is a bug
+        raise RuntimeError(f"kind {name!r} vanished from the registry")
+    return kind
+
+
+def plan(scenario: Scenario, options: RunOptions) -> str:
+    """The `--dry-run` text: every case and every action that would write to a target."""
+    kind = _kind(scenario.kind)
+    cases = expand(scenario)
+    lines = [
+        f"scenario {scenario.name!r} ({scenario.file}), kind {kind.name}, "
+        f"{len(cases)} case(s), seed {options.seed}",
+        f"would write results to {options.results_dir}/<run-id>/",
+    ]
+    for case in cases:
+        spec = targets.resolve(case.target, options.target)
+        where = (f"cloud {spec.cloud!r}" if spec.cloud else
+                 f"hosts {spec.hosts!r}" if spec.hosts else
+                 {"cloud": f"simulated cloud (profile {spec.sim_profile or 'default'})",
+                  "hosts": "local lab", "local": "this machine"}[kind.target])
+        lines.append(f"case {case.index + 1}/{len(cases)} {case.case_id} on {where}:")
+        actions = kind.plan(case) or ["(no writes to the target)"]
+        lines.extend(f"  - {a}" for a in actions)
+    if scenario.sla:
+        lines.append("SLA: " + "; ".join(c.text for c in scenario.sla))
+    return "\n".join(lines)

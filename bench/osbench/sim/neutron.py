@@ -1,0 +1,184 @@
+"""Neutron v2.0 subset: networks, subnets, ports (filters `device_id`,
+`network_id`, `status`, DOWN -> BUILD -> ACTIVE as the DHCP agent works),
+port deletion, security groups and quotas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from osbench.sim.server import CLOUD, ApiError, Route, query_int
+from osbench.sim.state import Network, Port, iso, port_body
+
+
+async def versions(request: web.Request, now: float) -> web.Response:
+    base = request.app[CLOUD].base_url
+    return web.json_response({"versions": [{
+        "id": "v2.0", "status": "CURRENT",
+        "links": [{"rel": "self", "href": f"{base}/networking/v2.0/"}],
+    }]})
+
+
+async def version(request: web.Request, now: float) -> web.Response:
+    return web.json_response({"resources": [
+        {"name": n, "collection": f"{n}s", "links": []} for n in ("network", "subnet", "port")]})
+
+
+def _network_body(request: web.Request, net: Network) -> dict[str, Any]:
+    cloud = request.app[CLOUD]
+    stamp = iso(cloud.wall_origin, 0.0)
+    return {
+        "id": net.id, "name": net.name, "status": "ACTIVE", "admin_state_up": True,
+        "subnets": [net.subnet_id], "shared": False, "router:external": False,
+        "tenant_id": cloud.project_id, "project_id": cloud.project_id, "mtu": 1450,
+        "provider:network_type": "vxlan", "port_security_enabled": True,
+        "availability_zones": ["nova"], "ipv4_address_scope": None,
+        "ipv6_address_scope": None, "description": "", "tags": [],
+        "created_at": stamp, "updated_at": stamp, "revision_number": 1,
+    }
+
+
+def _subnet_body(request: web.Request, net: Network) -> dict[str, Any]:
+    cloud = request.app[CLOUD]
+    return {
+        "id": net.subnet_id, "name": net.subnet_name, "network_id": net.id,
+        "tenant_id": cloud.project_id, "project_id": cloud.project_id,
+        "ip_version": 4, "cidr": net.cidr, "gateway_ip": net.gateway_ip,
+        "enable_dhcp": True, "dns_nameservers": [], "host_routes": [],
+        "allocation_pools": [{"start": "10.0.0.10", "end": "10.0.15.254"}],
+        "ipv6_ra_mode": None, "ipv6_address_mode": None, "subnetpool_id": None,
+        "description": "", "tags": [], "revision_number": 1,
+    }
+
+
+def _matches(item: dict[str, Any], request: web.Request, keys: tuple[str, ...]) -> bool:
+    """Neutron's filters: each given key must match one of its values."""
+    for key in keys:
+        wanted = request.query.getall(key, [])
+        if wanted and str(item.get(key)) not in wanted:
+            return False
+    return True
+
+
+def _paged(request: web.Request, items: list[dict[str, Any]], key: str) -> web.Response:
+    limit = query_int(request, "limit")
+    marker = request.query.get("marker")
+    if marker is not None:
+        ids = [i["id"] for i in items]
+        items = items[ids.index(marker) + 1:] if marker in ids else []
+    body: dict[str, Any] = {key: items[:limit] if limit else items}
+    if limit and len(items) > limit:
+        url = URL(request.app[CLOUD].base_url + request.path)
+        query = dict(request.query, marker=items[limit - 1]["id"])
+        body[f"{key}_links"] = [{"rel": "next", "href": str(url.with_query(query))}]
+    return web.json_response(body)
+
+
+async def list_networks(request: web.Request, now: float) -> web.Response:
+    items = [_network_body(request, request.app[CLOUD].network)]
+    items = [i for i in items if _matches(i, request, ("id", "name", "status", "shared"))]
+    return _paged(request, items, "networks")
+
+
+async def show_network(request: web.Request, now: float) -> web.Response:
+    net = request.app[CLOUD].network
+    if request.match_info["network_id"] != net.id:
+        raise ApiError(404, f"Network {request.match_info['network_id']} could not be found.",
+                       "NetworkNotFound")
+    return web.json_response({"network": _network_body(request, net)})
+
+
+async def list_subnets(request: web.Request, now: float) -> web.Response:
+    items = [_subnet_body(request, request.app[CLOUD].network)]
+    items = [i for i in items if _matches(i, request, ("id", "name", "network_id", "cidr"))]
+    return _paged(request, items, "subnets")
+
+
+async def show_subnet(request: web.Request, now: float) -> web.Response:
+    net = request.app[CLOUD].network
+    if request.match_info["subnet_id"] != net.subnet_id:
+        raise ApiError(404, f"Subnet {request.match_info['subnet_id']} could not be found.",
+                       "SubnetNotFound")
+    return web.json_response({"subnet": _subnet_body(request, net)})
+
+
+def _ports(request: web.Request, now: float) -> list[Port]:
+    """The ports that exist at `now`: the request's instant, also for their bodies."""
+    cloud = request.app[CLOUD]
+    return [p for p in cloud.ports.values() if p.exists(now)]
+
+
+async def list_ports(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    items = [port_body(p, now, cloud.wall_origin, cloud.project_id) for p in _ports(request, now)]
+    keys = ("id", "device_id", "network_id", "status", "mac_address", "device_owner", "name")
+    return _paged(request, [i for i in items if _matches(i, request, keys)], "ports")
+
+
+def _port(request: web.Request, now: float) -> Port:
+    port_id = request.match_info["port_id"]
+    for port in _ports(request, now):
+        if port.id == port_id:
+            return port
+    raise ApiError(404, f"Port {port_id} could not be found.", "PortNotFound")
+
+
+async def show_port(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    body = port_body(_port(request, now), now, cloud.wall_origin, cloud.project_id)
+    return web.json_response({"port": body})
+
+
+async def delete_port(request: web.Request, now: float) -> web.Response:
+    _port(request, now).deleted_at = now
+    return web.Response(status=204)
+
+
+async def list_security_groups(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    group = {"id": cloud.security_group_id, "name": "default", "description": "Default",
+             "tenant_id": cloud.project_id, "project_id": cloud.project_id,
+             "security_group_rules": [], "stateful": True, "tags": []}
+    items = [g for g in [group] if _matches(g, request, ("id", "name"))]
+    return web.json_response({"security_groups": items})
+
+
+async def show_quota(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    if request.match_info["project_id"] not in (cloud.project_id, cloud.project_name):
+        raise ApiError(404, "Project not found.", "NotFound")
+    return web.json_response({"quota": {
+        "port": cloud.profile.neutron.port_quota, "network": 100, "subnet": 100,
+        "router": 10, "floatingip": 50, "security_group": 10, "security_group_rule": 100,
+    }})
+
+
+async def show_quota_details(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    await show_quota(request, now)  # same checks
+    used = len(_ports(request, now))
+    return web.json_response({"quota": {
+        "port": {"limit": cloud.profile.neutron.port_quota, "used": used, "reserved": 0},
+        "network": {"limit": 100, "used": 1, "reserved": 0},
+        "subnet": {"limit": 100, "used": 1, "reserved": 0},
+    }})
+
+
+ROUTES = [
+    Route("GET", "/", versions, authenticated=False),
+    Route("GET", "/v2.0", version),
+    Route("GET", "/v2.0/networks", list_networks),
+    Route("GET", "/v2.0/networks/{network_id}", show_network),
+    Route("GET", "/v2.0/subnets", list_subnets),
+    Route("GET", "/v2.0/subnets/{subnet_id}", show_subnet),
+    Route("GET", "/v2.0/ports", list_ports),
+    Route("GET", "/v2.0/ports/{port_id}", show_port),
+    Route("DELETE", "/v2.0/ports/{port_id}", delete_port),
+    Route("GET", "/v2.0/security-groups", list_security_groups),
+    Route("GET", "/v2.0/quotas/{project_id}", show_quota),
+    Route("GET", "/v2.0/quotas/{project_id}/details.json", show_quota_details),
+    Route("GET", "/v2.0/quotas/{project_id}/details", show_quota_details),
+]

@@ -1,5 +1,0 @@
-"""Scenario files: load, validate, expand into cases."""
-
-from bench.scenario.model import Case, Scenario, TargetSpec, expand, load_scenario, parse_scenario
-
-__all__ = ["Case", "Scenario", "TargetSpec", "expand", "load_scenario", "parse_scenario"]
