@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from osbench import results
+from osbench import netns, results
 from osbench.minicloud import layout, manage, services
 from osbench.minicloud.guests import GUEST_NETNS_PREFIX
 
@@ -126,7 +126,7 @@ def test_zero_servers_and_ports_left() -> None:
 def test_guests_are_removed_with_their_instances() -> None:
     deadline = time.monotonic() + 60  # the player polls every 2 s
     while time.monotonic() < deadline:
-        guests = [ns for ns in manage._netns_list() if ns.startswith(GUEST_NETNS_PREFIX)]
+        guests = netns.names(GUEST_NETNS_PREFIX)
         if not guests:
             break
         time.sleep(1)
@@ -230,7 +230,7 @@ def test_down_leaves_no_process_naming_the_state_dir_in_any_namespace() -> None:
 
 @after_down
 def test_down_removes_guests_bridge_and_namespaces() -> None:
-    namespaces = manage._netns_list()
+    namespaces = netns.names()
     assert [ns for ns in namespaces if ns.startswith(("osbmc-", "qdhcp-"))] == []
-    links = manage._links()
+    links = netns.links()
     assert [link for link in links if link.startswith(("osbmc-", "tap", "brq"))] == []

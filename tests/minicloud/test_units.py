@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from osbench import procs
 from osbench.clock import RealClock
 from osbench.kinds.boot import DEFAULT_USER_DATA
 from osbench.minicloud import config, guests, layout, manage, services
+from osbench.netns import names as netns_names
 from osbench.phonehome import Arrival, RegistrationServer
 from osbench.report.provenance import _cloud_versions
 from tests.hosts.processes import processes_mentioning
@@ -263,21 +265,21 @@ def test_spawn_and_stop_a_process_tree(tmp_path: Path) -> None:
     rec = services.spawn("tree", ("/bin/sh", "-c", "sleep 300 & sleep 300; wait"),
                          log_dir=tmp_path / "logs", book=book)
     deadline = time.monotonic() + 10
-    while not services.descendants(rec.pid) and time.monotonic() < deadline:
+    while not procs.descendants(rec.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    children = services.descendants(rec.pid)
+    children = procs.descendants(rec.pid)
     assert len(children) == 2 and services.is_running(book.load()["tree"])
     assert services.stop(rec, grace_s=5)
     time.sleep(0.2)
     assert not services.is_running(rec)
-    assert all(services._zombie(p) or not Path(f"/proc/{p}").exists() for p in children)
+    assert not any(procs.running(p) for p in children)
     assert not services.stop(rec)  # already gone
 
 
 def test_a_reused_pid_is_not_ours() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        ticks = services.start_ticks(proc.pid)
+        ticks = procs.start_ticks(proc.pid)
         assert ticks is not None
         assert services.is_running(services.Recorded("p", proc.pid, ticks, ()))
         other = services.Recorded("p", proc.pid, ticks + 1, ())
@@ -353,9 +355,9 @@ def test_only_processes_naming_the_path_are_stopped(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     try:
-        assert not services.names_path(stranger.pid, state)
-        assert not services.names_path(lookalike.pid, state)
-        assert services.names_path(ours.pid, state)
+        assert not procs.names_path(stranger.pid, state)
+        assert not procs.names_path(lookalike.pid, state)
+        assert procs.names_path(ours.pid, state)
         stopped, survivors = services.stop_naming(state, grace_s=5)
         assert stopped == {ours.pid: "sh"} and survivors == {}
         assert ours.wait(timeout=5) == -signal.SIGTERM
@@ -434,7 +436,7 @@ async def test_removing_a_guest_stops_its_client_before_any_lease(
         await player._remove(port_id, reason="port deleted")
         assert processes_mentioning(str(tmp_path)) == [], "the guest's client outlived it"
         assert task.done() and player.guests == {}
-        assert netns not in manage._netns_list()
+        assert netns not in netns_names()
         rows = manage.guest_log(tmp_path)
         assert [r["event"] for r in rows] == ["removed"]
     finally:
@@ -505,7 +507,7 @@ async def test_a_leased_client_is_stopped_every_time(
 def test_down_stops_a_client_no_pidfile_names(tmp_path: Path, guest: tuple[str, str]) -> None:
     port_id, netns = guest
     if Path(f"/sys/class/net/{layout.PROVIDER_BRIDGE}").exists() or [
-            ns for ns in manage._netns_list() if ns.startswith(layout.PREFIX) and ns != netns]:
+            ns for ns in netns_names() if ns.startswith(layout.PREFIX) and ns != netns]:
         pytest.skip("a minicloud is up on this machine: `down` would remove its guests")
     (tmp_path / "leases").mkdir()
     # What issue 13 found after `down`: a dhclient started as the player used to start
@@ -525,7 +527,7 @@ def test_down_stops_a_client_no_pidfile_names(tmp_path: Path, guest: tuple[str, 
         assert f"process dhclient (pid {orphan.pid}) naming {tmp_path}" in removed
         assert orphan.wait(timeout=5) is not None
         assert processes_mentioning(str(tmp_path)) == []
-        assert netns not in manage._netns_list()
+        assert netns not in netns_names()
     finally:
         orphan.kill()
         orphan.wait()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from osbench.errors import HostError
 from osbench.hosts.base import CLOCK, CommandResult, checked, command_text, timed_out
+from osbench.netns import exec_argv
 
 
 class LocalHost:
@@ -32,7 +33,7 @@ class LocalHost:
         argv = tuple(argv)
         if not argv:
             raise ValueError("empty command")
-        full = ("ip", "netns", "exec", self.netns, *argv) if self.netns else argv
+        full = exec_argv(self.netns, argv)
         start = CLOCK.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(

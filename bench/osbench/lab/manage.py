@@ -10,11 +10,9 @@ those namespaces and every process named by the lab's pidfiles.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import pwd
 import shutil
-import signal
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from osbench import netns, procs
 from osbench.clock import RealClock
 from osbench.errors import HostError, UserError
 from osbench.hosts.local import LocalHost
@@ -144,20 +143,20 @@ async def down(config: LabConfig) -> list[str]:
     """Remove every process, namespace, link and file of the lab; what was removed."""
     require_root_and_tools()
     stored = stored_config(config.state_dir)
-    prefixes = {config.prefix} | ({stored.prefix} if stored else set())
+    prefixes = sorted({config.prefix} | ({stored.prefix} if stored else set()))
     removed: list[str] = []
     for pid in _pidfile_pids(config.state_dir):
         if await _stop([pid]):
             removed.append(f"process {pid}")
-    namespaces = [ns for prefix in sorted(prefixes) for ns in await _namespaces(prefix)]
+    namespaces = [ns for prefix in prefixes for ns in netns.names(prefix)]
     for ns in namespaces:
-        pids = [int(p) for p in (await _root.run(["ip", "netns", "pids", ns])).stdout.split()]
+        pids = netns.pids(ns)
         if await _stop(pids):
             removed.append(f"{len(pids)} processes in {ns}")
     for ns in namespaces:
         await _root.run(["ip", "netns", "del", ns])
         removed.append(f"namespace {ns}")
-    for link in [link for prefix in sorted(prefixes) for link in await _root_links(prefix)]:
+    for link in [link for prefix in prefixes for link in netns.links(prefix)]:
         await _root.run(["ip", "link", "del", link], check=False)  # a veth dies with its peer
         removed.append(f"link {link}")
     if config.config_file.exists():
@@ -170,8 +169,8 @@ async def status(state_dir: Path | None = None, *, prefix: str | None = None) ->
     """What exists of the lab kept in `state_dir` (default: the usual one)."""
     config = stored_config(state_dir)
     prefix = prefix or (config.prefix if config else LabConfig.prefix)
-    result = LabStatus(config=config, namespaces=await _namespaces(prefix),
-                       root_links=await _root_links(prefix))
+    result = LabStatus(config=config, namespaces=netns.names(prefix),
+                       root_links=netns.links(prefix))
     if config is not None:
         for host in config.hosts():
             result.sshd[host.name] = _alive(host.sshd_pidfile)
@@ -383,64 +382,21 @@ def _write_inventory(config: LabConfig, hosts: Sequence[LabHost]) -> None:
     config.inventory_file.write_text(header + yaml.safe_dump(doc, sort_keys=False))
 
 
-# -- inspecting and stopping -----------------------------------------------------
-
-async def _namespaces(prefix: str) -> list[str]:
-    listing = (await _root.run(["ip", "netns", "list"])).stdout
-    names = [line.split()[0] for line in listing.splitlines() if line.strip()]
-    return sorted(n for n in names if n.startswith(prefix))
-
-
-async def _root_links(prefix: str) -> list[str]:
-    listing = (await _root.run(["ip", "-o", "link", "show"])).stdout
-    names = [line.split(":")[1].strip().split("@")[0] for line in listing.splitlines()
-             if ":" in line]
-    return sorted(n for n in names if n.startswith(prefix))
-
-
-def pid_of(pidfile: Path) -> int | None:
-    """The pid in `pidfile` if that process is still the one started with it: a
-    recycled pid would not name the pidfile's directory on its command line."""
-    try:
-        pid = int(pidfile.read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError, IndexError):
-        return None
-    # a recycled pid would not name our state dir on its command line
-    return pid if str(pidfile.parent).encode() in cmdline else None
-
-
-def _running(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (PID 1 here may never reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
+# -- stopping ------------------------------------------------------------------
 
 def _alive(pidfile: Path) -> bool:
-    return pid_of(pidfile) is not None
+    return procs.pid_of(pidfile) is not None
 
 
 def _pidfile_pids(state_dir: Path) -> list[int]:
-    pids = (pid_of(p) for p in sorted(state_dir.glob("hosts/*/*.pid")))
+    pids = (procs.pid_of(p) for p in sorted(state_dir.glob("hosts/*/*.pid")))
     return [p for p in pids if p is not None]
 
 
 async def _stop(pids: Sequence[int]) -> bool:
-    """SIGTERM `pids`, SIGKILL whatever is left after STOP_GRACE_S; True if any existed."""
-    existed = False
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-            existed = True
-    deadline = _clock.monotonic() + STOP_GRACE_S
-    while any(_running(p) for p in pids):
-        if _clock.monotonic() > deadline:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            break
-        await asyncio.sleep(0.02)
-    return existed
+    """SIGTERM `pids`, SIGKILL whatever is left after STOP_GRACE_S; True if any ran."""
+    if not any(procs.running(p) for p in pids):
+        return False
+    await asyncio.to_thread(procs.terminate, lambda: [p for p in pids if procs.running(p)],
+                            grace_s=STOP_GRACE_S)
+    return True

@@ -41,7 +41,9 @@ from urllib.parse import urlencode
 
 import yaml
 
-from osbench.minicloud import layout, services
+from osbench import procs
+from osbench.minicloud import layout
+from osbench.netns import exec_argv
 
 log = logging.getLogger("osbench.minicloud.guests")
 
@@ -419,9 +421,9 @@ class GuestPlayer:
         # pidfile read while empty was forgotten with its client still running (9 of 40
         # leases on this machine, issue 13).
         client = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", netns, "dhclient", "-d", "-1", "-v", "-cf",
-            str(self._dhclient_conf), "-pf", str(self._lease_dir / f"{port_id}.pid"),
-            "-lf", str(lease_file), "-sf", str(self._script), "eth0",
+            *exec_argv(netns, ["dhclient", "-d", "-1", "-v", "-cf", str(self._dhclient_conf),
+                               "-pf", str(self._lease_dir / f"{port_id}.pid"),
+                               "-lf", str(lease_file), "-sf", str(self._script), "eth0"]),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         self.clients[port_id] = client
@@ -449,7 +451,7 @@ class GuestPlayer:
         if client is None:
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            if client.returncode is None and services.names_path(client.pid, self._lease_dir):
+            if client.returncode is None and procs.names_path(client.pid, self._lease_dir):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(client.pid, sig)
             with contextlib.suppress(TimeoutError):

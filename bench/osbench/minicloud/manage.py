@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
+from osbench import netns, procs
 from osbench.errors import UserError
-from osbench.lab.manage import pid_of
 from osbench.minicloud import config, layout, services
 from osbench.minicloud.guests import GUEST_NETNS_PREFIX, GUESTS_LOG
 
@@ -484,15 +484,6 @@ def up(state_dir: Path, echo: Callable[[str], None] = print) -> Phases:
     return phases
 
 
-def _netns_list() -> list[str]:
-    out = run(["ip", "netns", "list"], check=False)
-    return [line.split()[0] for line in out.splitlines() if line.split()]
-
-
-def _links() -> list[str]:
-    return sorted(p.name for p in Path("/sys/class/net").iterdir())
-
-
 def down(state_dir: Path) -> list[str]:
     """Stop what minicloud started and remove the network plumbing it made."""
     removed: list[str] = []
@@ -503,11 +494,11 @@ def down(state_dir: Path) -> list[str]:
     # signalled only while its command line still names its pidfile's directory (a
     # recycled pid does not); dnsmasq of minicloud's own network only.
     if network_id:
-        pid = pid_of(Path(f"/var/lib/neutron/dhcp/{network_id}/pid"))
+        pid = procs.pid_of(Path(f"/var/lib/neutron/dhcp/{network_id}/pid"))
         if pid is not None:
             with contextlib.suppress(services.StillRunning):
                 services.stop(services.Recorded("dnsmasq", pid,
-                                                services.start_ticks(pid) or 0, ()))
+                                                procs.start_ticks(pid) or 0, ()))
             removed.append(f"process dnsmasq (pid {pid})")
     # Whatever still names the state directory, in any namespace: a guest's dhclient
     # whose player died before stopping it, a player that was never recorded.
@@ -519,9 +510,9 @@ def down(state_dir: Path) -> list[str]:
     for pid_file in (state_dir / "leases").glob("*.pid"):
         pid_file.unlink()
     # Taps are found by their bridge, so before anything is unplugged; bridge last.
-    links = sorted((link for link in _links() if _is_ours(link)),
+    links = sorted((link for link in netns.links() if _is_ours(link)),
                    key=lambda link: link == layout.PROVIDER_BRIDGE)
-    for ns in _netns_list():
+    for ns in netns.names():
         if ns.startswith(GUEST_NETNS_PREFIX) or (network_id and ns == f"qdhcp-{network_id}"):
             run(["ip", "netns", "delete", ns], check=False)
             removed.append(f"namespace {ns}")
@@ -574,7 +565,7 @@ class Status:
 def status(state_dir: Path) -> Status:
     records = services.PidBook(state_dir).load()
     running = {name: services.is_running(rec) for name, rec in records.items()}
-    namespaces = _netns_list()
+    namespaces = netns.names()
     guests = sum(ns.startswith(GUEST_NETNS_PREFIX) for ns in namespaces)
     return Status(running=running, network_id=_network_id(state_dir), guests=guests,
                   namespaces=namespaces)

@@ -6,22 +6,20 @@ time, so a PID that was reused by an unrelated process is never signalled.
 Stopping a service signals its process group and every descendant found by
 walking /proc (sudo's `use_pty` puts the rootwrap daemon in a session of its
 own, under sudo under the agent), SIGTERM first, SIGKILL after a grace period.
+Reading /proc and signalling are `osbench.procs`'.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import re
-import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from osbench import procs
 from osbench.minicloud.layout import HOST, PORTS, SYSTEM_PYTHON
 
 PIDS_FILE = "pids.json"
@@ -96,25 +94,10 @@ class Recorded:
     argv: tuple[str, ...]
 
 
-def start_ticks(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks), None if no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
 def is_running(rec: Recorded) -> bool:
     """True if that very process still exists (not a zombie, not a reused PID)."""
-    if start_ticks(rec.pid) != rec.start_ticks:
-        return False
-    try:
-        state = Path(f"/proc/{rec.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    found = procs.stat(rec.pid)
+    return found is not None and found.start_ticks == rec.start_ticks and not found.zombie
 
 
 class PidBook:
@@ -164,7 +147,7 @@ def spawn(name: str, argv: tuple[str, ...], *, log_dir: Path, book: PidBook,
                                 user=user, group=user, extra_groups=[] if user else None,
                                 cwd="/")
     _STARTED_HERE[proc.pid] = proc
-    ticks = start_ticks(proc.pid)
+    ticks = procs.start_ticks(proc.pid)
     rec = Recorded(name=name, pid=proc.pid, start_ticks=ticks or 0, argv=argv)
     book.add(rec)
     return rec
@@ -174,47 +157,6 @@ def port_open(port: int, host: str = HOST, timeout_s: float = 0.5) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout_s):
         return True
     return False
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of `pid` (children first), found by walking /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    out: list[int] = []
-    todo = list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        out.append(child)
-        todo.extend(children.get(child, []))
-    return out
-
-
-def _signal(pids: Iterable[int], sig: signal.Signals) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is `pgid`."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            out.append(int(entry.name))
-    return out
 
 
 class StillRunning(Exception):
@@ -227,27 +169,15 @@ def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
     StillRunning if any outlived SIGKILL."""
     if not is_running(rec):
         return False
-    tree = set(descendants(rec.pid))
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(rec.pid, signal.SIGTERM)
-    _signal([rec.pid, *tree], signal.SIGTERM)
+    tree = set(procs.descendants(rec.pid))
 
     def alive() -> list[int]:
         # Its group (uwsgi workers, Erlang's helpers) and what it spawned elsewhere
         # (sudo's use_pty sessions), re-read each time: shutdown may spawn more.
-        members = set(group_members(rec.pid)) | {rec.pid} | tree
-        return [p for p in members if Path(f"/proc/{p}").exists() and not _zombie(p)]
+        members = set(procs.group_members(rec.pid)) | {rec.pid} | tree
+        return [p for p in members if procs.running(p)]
 
-    deadline = time.monotonic() + grace_s
-    while alive() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if alive():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(rec.pid, signal.SIGKILL)
-        _signal(alive(), signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
+    procs.terminate(alive, grace_s=grace_s, groups=[rec.pid])
     own = _STARTED_HERE.pop(rec.pid, None)
     if own is not None:
         own.wait(timeout=grace_s)
@@ -257,72 +187,14 @@ def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
     return True
 
 
-def names_path(pid: int, path: Path) -> bool:
-    """True if the command line of `pid` names `path` or a file under it, as a word of
-    its own or after `=` (`/a/b` is not named by `/a/bc`); a zombie's command line is
-    empty and names nothing. The guard before signalling a pid known from a pidfile or
-    a spawn long ago: a recycled pid would not name minicloud's files."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return _naming_pattern(path).search(cmdline) is not None
-
-
-def _naming_pattern(path: Path) -> re.Pattern[bytes]:
-    # Arguments are NUL-separated; inside one (`sh -c '...'`) words end at spaces, quotes.
-    edge = rb"\0\s'\"="
-    return re.compile(rb"(?:^|(?<=[" + edge + rb"]))" + re.escape(bytes(path))
-                      + rb"(?=$|[/" + edge + rb"])")
-
-
-def _ancestors(pid: int) -> set[int]:
-    out = set()
-    while pid > 1:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            break
-        out.add(pid)
-    return out
-
-
-def naming(path: Path) -> dict[int, str]:
-    """Live processes whose command line names `path`, with their command names, in
-    every network namespace (they share this PID namespace's /proc); this process and
-    its ancestors are spared (they may name it: `osbench minicloud --state-dir DIR down`)."""
-    spared = {os.getpid(), *_ancestors(os.getpid())}
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) not in spared and names_path(
-                int(entry.name), path):
-            with contextlib.suppress(OSError):
-                found[int(entry.name)] = (entry / "comm").read_text().strip()
-    return found
-
-
 def stop_naming(path: Path, *, grace_s: float = STOP_GRACE_S
                 ) -> tuple[dict[int, str], dict[int, str]]:
-    """Stop every process `naming` finds: SIGTERM, SIGKILL after `grace_s`, each signal
-    only while the pid still names `path`. Returns (stopped, outlived SIGKILL), each
-    pid -> command name."""
-    found = naming(path)
-
-    def alive() -> list[int]:
-        return [pid for pid in found if names_path(pid, path)]
-
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        _signal(alive(), sig)
-        deadline = time.monotonic() + wait_s
-        while alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-    survivors = alive()
+    """Stop every process whose command line names `path` (`procs.naming`, in every
+    network namespace): SIGTERM, SIGKILL after `grace_s`, each signal only while the
+    pid still names `path`. Returns (stopped, outlived SIGKILL), each pid -> command
+    name."""
+    found = procs.naming(path)
+    survivors = procs.terminate(lambda: [pid for pid in found if procs.names_path(pid, path)],
+                                grace_s=grace_s)
     return ({pid: name for pid, name in found.items() if pid not in survivors},
             {pid: found[pid] for pid in survivors})
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
