@@ -17,7 +17,12 @@ import pytest
 
 from osbench.errors import UserError
 from osbench.fdlimit import raise_open_file_limit
-from osbench.phonehome import FD_RESERVE, Arrival, RegistrationServer, default_advertise_address
+from osbench.kinds.boot.phonehome import (
+    FD_RESERVE,
+    Arrival,
+    RegistrationServer,
+    default_advertise_address,
+)
 
 RSA_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQC+/x9= root@test-1\n"
 ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOW9ls+/= root@test-1\n"

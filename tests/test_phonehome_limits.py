@@ -15,8 +15,8 @@ import pytest
 
 from osbench.clock import RealClock
 from osbench.fdlimit import open_file_limit, raise_open_file_limit
+from osbench.kinds.boot.phonehome import Arrival, RegistrationServer, max_connections_for
 from osbench.logthrottle import Throttle
-from osbench.phonehome import Arrival, RegistrationServer, max_connections_for
 
 #: How long a test waits for something that should happen at once, or after
 #: a sub-second timeout: a bound against hanging, not a speed check.

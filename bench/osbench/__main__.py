@@ -1,5 +1,5 @@
 """`python -m osbench` is the `osbench` command."""
 
-from osbench.entry import main
+from osbench.cli.entry import main
 
 main()

@@ -20,48 +20,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from osbench import kinds
 from osbench.errors import UserError
+from osbench.kinds import MetricSpec
 from osbench.results import Run
 
 Verdict = Literal["worse", "better", "noise", "new failure", "fixed", "incomparable"]
 #: Verdicts that make `osbench compare` exit 1.
 FAILING: frozenset[str] = frozenset({"worse", "new failure"})
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One compared metric of a kind."""
-
-    name: str
-    table: str
-    #: "samples": compare the column's values (median shown); "rate": the share
-    #: of rows whose `column` equals `success` (percent shown).
-    kind: Literal["samples", "rate"]
-    column: str
-    lower_is_better: bool = True
-    #: Relative change (samples) or percentage points (rate) below which a
-    #: difference is never called worse or better.
-    default_threshold_pct: float = 10.0
-    success: str = "ok"
-    #: Compare separately per value of this column (e.g. rootwrap's mode).
-    split_by: str | None = None
-
-
-SPECS: Mapping[str, tuple[MetricSpec, ...]] = {
-    "boot": (
-        MetricSpec("phone_home_ok_pct", "instances", "rate", "outcome", lower_is_better=False,
-                   default_threshold_pct=1.0),
-        MetricSpec("time_to_active_s", "instances", "samples", "time_to_active_s"),
-        MetricSpec("time_to_phone_home_s", "instances", "samples", "time_to_phone_home_s"),
-    ),
-    "netsweep": (
-        MetricSpec("sum_gbps", "runs", "samples", "sum_gbps", lower_is_better=False,
-                   default_threshold_pct=5.0),
-    ),
-    "rootwrap": (
-        MetricSpec("latency_ms", "samples", "samples", "latency_ms", split_by="mode"),
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -83,8 +49,9 @@ def compare(base: Run, cand: Run, *, thresholds: Mapping[str, float] | None = No
     other = cand.manifest.get("scenario", {}).get("kind")
     if kind != other:
         raise UserError(f"cannot compare a {kind} run with a {other} run")
-    specs = SPECS.get(str(kind))
-    if specs is None:
+    spec_of_kind = kinds.get(str(kind))
+    specs = spec_of_kind.compare if spec_of_kind is not None else ()
+    if not specs:
         raise UserError(f"no comparison is defined for kind {kind!r}")
     thresholds = dict(thresholds or {})
     unknown = set(thresholds) - {s.name for s in specs}

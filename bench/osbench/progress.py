@@ -10,14 +10,47 @@ would otherwise print none).
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from osbench.clock import Clock, RealClock
+
+
+class ProgressSink(Protocol):
+    """Where a run reports its progress: cases starting and ending, live counters,
+    and messages (a stop requested, a cleanup that failed)."""
+
+    def message(self, text: str) -> None: ...
+    def start_case(self, case_id: str, index: int, total: int) -> None: ...
+    def update(self, **counters: int) -> None: ...
+    def end_case(self, status: str, detail: str = "") -> None: ...
+    def close(self) -> None: ...
+
+
+class SilentProgress:
+    """The library's default sink: counters are dropped, messages go to logging."""
+
+    log = logging.getLogger("osbench.progress")
+
+    def message(self, text: str) -> None:
+        self.log.warning("%s", text)
+
+    def start_case(self, case_id: str, index: int, total: int) -> None:
+        self.log.info("case %d/%d %s", index + 1, total, case_id)
+
+    def update(self, **counters: int) -> None:
+        pass
+
+    def end_case(self, status: str, detail: str = "") -> None:
+        self.log.info("case %s%s", status, f": {detail}" if detail else "")
+
+    def close(self) -> None:
+        pass
 
 
 class Progress:

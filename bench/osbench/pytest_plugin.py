@@ -71,10 +71,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where run directories go (default: results/)")
     group.addoption("--seed", dest="osbench_seed", type=int, default=0,
                     help="seed for everything random in a scenario run (default 0)")
-    group.addoption("--phone-home-url", dest="osbench_phone_home_url", metavar="URL",
-                    help="base URL guests phone home to (boot scenarios)")
-    group.addoption("--allow-large", dest="osbench_allow_large", action="store_true",
-                    help="confirm counts above a scenario's max_instances")
+    from osbench import kinds  # the kinds' specs only: light
+
+    for option in kinds.options():  # e.g. boot's --phone-home-url and --allow-large
+        if option.metavar:
+            group.addoption(option.flag, dest=f"osbench_{option.name}",
+                            metavar=option.metavar, help=option.help)
+        else:
+            group.addoption(option.flag, dest=f"osbench_{option.name}", action="store_true",
+                            help=option.help)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -116,8 +121,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
     return ScenarioFile.from_parent(parent, path=file_path)
 
 
-def run_options(config: pytest.Config) -> RunOptions:
+def run_options(config: pytest.Config, cases: frozenset[str] | None = None) -> RunOptions:
     """The same RunOptions `osbench run` builds from the same options."""
+    from osbench import api, kinds
     from osbench.runner import RunOptions
     from osbench.scenario import TargetSpec
 
@@ -129,7 +135,11 @@ def run_options(config: pytest.Config) -> RunOptions:
                           time_scale=config.getoption("osbench_time_scale"),
                           hosts=config.getoption("osbench_hosts")),
         command=("pytest", *config.invocation_params.args),
-        allow_large=config.getoption("osbench_allow_large"),
+        kind_options=api.parse_kind_options(
+            {option.name: config.getoption(f"osbench_{option.name}")
+             for option in kinds.options()}),
+        cases=cases,
+        handle_signals=True,
     )
 
 
@@ -141,14 +151,12 @@ class ScenarioFile(pytest.File):
     _error: BaseException | None = None
 
     def collect(self) -> Iterator[CaseItem]:
-        from osbench.commands.run import with_phone_home_url
-        from osbench.scenario import expand, load_scenario
+        from osbench import api, kinds
+        from osbench.scenario import expand
 
         try:
-            scenario = load_scenario(self._display_path())
-            url = self.config.getoption("osbench_phone_home_url")
-            if url:
-                scenario = with_phone_home_url(scenario, url)
+            scenario = kinds.apply_options(api.load_scenario(self._display_path()),
+                                           run_options(self.config).kind_options)
         except UserError as exc:  # ScenarioError says file:line key.path: problem (hint)
             raise self.CollectError(str(exc)) from None
         self.scenario = scenario
@@ -180,17 +188,17 @@ class ScenarioFile(pytest.File):
                                   None)
 
     def _run(self) -> None:
-        from osbench.cli import quiet_sdk_warnings
-        from osbench.runner import Runner
+        from osbench import api
+        from osbench.cloudclient import quiet_sdk_warnings
+        from osbench.progress import Progress
 
-        selected = {item.case.case_id for item in self.session.items
-                    if isinstance(item, CaseItem) and item.parent is self}
-        runner = Runner(self.scenario, run_options(self.config))
-        runner.cases = [c for c in runner.cases if c.case_id in selected]
+        selected = frozenset(item.case.case_id for item in self.session.items
+                             if isinstance(item, CaseItem) and item.parent is self)
         try:
             with warnings.catch_warnings():
                 quiet_sdk_warnings()
-                self._result = asyncio.run(runner.run())
+                self._result = asyncio.run(api.run_async(
+                    self.scenario, run_options(self.config, selected), progress=Progress()))
         except Exception as exc:
             # The target could not be opened (an OsbenchError: its text), or a bug
             # in a kind (its traceback): every selected case fails with it.

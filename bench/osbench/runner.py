@@ -33,12 +33,12 @@ from typing import Any
 
 import pandas as pd
 
-from osbench import kinds, provenance, targets
+from osbench import kinds, origin, targets
 from osbench.clock import Clock
 from osbench.errors import OsbenchError
 from osbench.journal import Journal, new_run_id
-from osbench.kinds import CaseContext, Kind
-from osbench.progress import Progress
+from osbench.kinds import CaseContext, Kind, KindSpec
+from osbench.progress import ProgressSink, SilentProgress
 from osbench.scenario import Case, Scenario, TargetSpec, expand
 from osbench.scenario.sla import Verdict
 
@@ -47,13 +47,20 @@ log = logging.getLogger("osbench.runner")
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run, from the command line."""
+    """How to run a scenario (the CLI and the pytest plugin build one from their options)."""
 
     results_dir: Path = Path("results")
     seed: int = 0
     target: TargetSpec = field(default_factory=TargetSpec)
+    #: How the run was started, for the manifest (argv of `osbench run` or pytest).
     command: tuple[str, ...] = ()
-    allow_large: bool = False
+    #: Values of the kinds' options (`KindSpec.options`), e.g. {"allow_large": True}.
+    kind_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Run only these cases (ids); None: every case of the scenario.
+    cases: frozenset[str] | None = None
+    #: Route SIGINT/SIGTERM to a clean stop while the run lasts (the CLI and the
+    #: pytest plugin do; a library caller may have its own handlers).
+    handle_signals: bool = False
     #: Upper bound on one cleanup action; cleanup of 1000 servers on a slow
     #: real cloud has been seen to take minutes, so this is generous.
     cleanup_timeout_s: float = 1800.0
@@ -92,7 +99,7 @@ class _Context(CaseContext):
         self._runner = runner
         self.case = case
         self.run_id = runner.journal.run_id
-        self.allow_large = runner.options.allow_large
+        self.options = runner.options.kind_options
         self.target = target
         self.clock: Clock = target.clock
         self.seed = seed
@@ -124,13 +131,15 @@ class Runner:
     """Runs one scenario; `run()` returns when every case ended or a signal stopped it."""
 
     def __init__(self, scenario: Scenario, options: RunOptions,
-                 progress: Progress | None = None,
+                 progress: ProgressSink | None = None,
                  on_abandon: Callable[[RunResult], None] | None = None) -> None:
-        self.scenario = scenario
+        self.spec: KindSpec = _spec(scenario.kind)
+        self.scenario = kinds.apply_options(scenario, options.kind_options)
         self.options = options
-        self.kind: Kind = _kind(scenario.kind)
-        self.cases = expand(scenario)
-        self.progress = progress or Progress()
+        self.kind: Kind = self.spec.kind()
+        self.cases = [c for c in expand(self.scenario)
+                      if options.cases is None or c.case_id in options.cases]
+        self.progress: ProgressSink = progress or SilentProgress()
         #: Called on a second signal once the journal is finished; the CLI exits
         #: there (a thread stuck in a silent API would otherwise hold the process).
         self.on_abandon = on_abandon
@@ -212,18 +221,18 @@ class Runner:
             "target_spec": dataclasses.asdict(self.options.target),
             "targets": [],
             "clock": None,
-            **provenance.describe(),
+            **origin.describe(),
         }
 
     async def run(self) -> RunResult:
         # Signals first: checking a cloud imports openstacksdk (seconds on a busy
         # machine); a signal then is handled at the first await, as a stop.
-        installed = self._install_signals()
+        installed = self._install_signals() if self.options.handle_signals else []
         try:
             # A target that cannot be named (unknown cloud) is a user error before
             # the run starts: it leaves no results directory behind.
             for spec in {targets.resolve(c.target, self.options.target) for c in self.cases}:
-                targets.check_target(self.kind.target, spec)
+                targets.check_target(self.spec.target, spec)
             self.journal = Journal.create(self.options.results_dir,
                                           new_run_id(self.scenario.slug), self._manifest())
         except BaseException:
@@ -280,7 +289,7 @@ class Runner:
                 if spec != open_spec or target is None:
                     await stack.aclose()
                     opening = asyncio.ensure_future(stack.enter_async_context(
-                        targets.open_target(self.kind.target, spec, self.options.seed)))
+                        targets.open_target(self.spec.target, spec, self.options.seed)))
                     self._interruptible = opening
                     try:
                         target = await opening
@@ -329,7 +338,7 @@ class Runner:
         if outcome.status == "completed":
             tables = ctx.tables()
             outcome.metrics = self.kind.compute_metrics(tables)
-            samples = tables.get(self.kind.sample_table, pd.DataFrame())
+            samples = tables.get(self.spec.sample_table, pd.DataFrame())
             outcome.verdicts = [c.judge(outcome.metrics, samples) for c in self.scenario.sla]
         self._record_case(case, outcome, started)
         detail = "; ".join(v.describe() for v in outcome.verdicts)
@@ -386,17 +395,19 @@ class Runner:
             })
 
 
-def _kind(name: str) -> Kind:
-    kind = kinds.get(name)
-    if kind is None:  # load_scenario already checked; a registry change since is a bug
+def _spec(name: str) -> KindSpec:
+    spec = kinds.get(name)
+    if spec is None:  # load_scenario already checked; a registry change since is a bug
         raise RuntimeError(f"kind {name!r} vanished from the registry")
-    return kind
+    return spec
 
 
 def plan(scenario: Scenario, options: RunOptions) -> str:
     """The `--dry-run` text: every case and every action that would write to a target."""
-    kind = _kind(scenario.kind)
+    kind = _spec(scenario.kind)
+    scenario = kinds.apply_options(scenario, options.kind_options)
     cases = expand(scenario)
+    implementation = kind.kind()
     lines = [
         f"scenario {scenario.name!r} ({scenario.file}), kind {kind.name}, "
         f"{len(cases)} case(s), seed {options.seed}",
@@ -409,7 +420,7 @@ def plan(scenario: Scenario, options: RunOptions) -> str:
                  {"cloud": f"simulated cloud (profile {spec.sim_profile or 'default'})",
                   "hosts": "local lab", "local": "this machine"}[kind.target])
         lines.append(f"case {case.index + 1}/{len(cases)} {case.case_id} on {where}:")
-        actions = kind.plan(case) or ["(no writes to the target)"]
+        actions = implementation.plan(case) or ["(no writes to the target)"]
         lines.extend(f"  - {a}" for a in actions)
     if scenario.sla:
         lines.append("SLA: " + "; ".join(c.text for c in scenario.sla))

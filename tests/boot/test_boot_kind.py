@@ -9,6 +9,7 @@ import pytest
 
 from osbench import results
 from osbench.cli import main
+from osbench.errors import UserError
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, parse_scenario
 from osbench.scenario.source import load_text
@@ -62,15 +63,20 @@ async def test_batches_and_ipv6_share(tmp_path: Path) -> None:
 
 
 async def test_phone_home_url_override_is_what_guests_get(tmp_path: Path) -> None:
-    from osbench.commands.run import with_phone_home_url
+    from osbench import api
 
-    sc = with_phone_home_url(scenario(3), "http://127.0.0.1:9/")
-    assert sc.params.phone_home_url == "http://127.0.0.1:9"
+    options = api.parse_kind_options({"phone_home_url": "http://127.0.0.1:9/"})
+    assert options == {"phone_home_url": "http://127.0.0.1:9"}
+    with pytest.raises(UserError, match="--phone-home-url 'ftp://x': 'ftp://x' is not an "):
+        api.parse_kind_options({"phone_home_url": "ftp://x"})
+    sc = scenario(3)
     # Guests POST to a port nobody listens on: nothing arrives, all are silent.
     sc = dataclasses.replace(sc, params=dataclasses.replace(
         sc.params, phone_home_timeout_s=200.0, active_timeout_s=150.0))
-    result = await Runner(sc, RunOptions(results_dir=tmp_path / "r",
-                                         target=TargetSpec(time_scale=60))).run()
+    runner = Runner(sc, RunOptions(results_dir=tmp_path / "r", kind_options=options,
+                                   target=TargetSpec(time_scale=60)))
+    assert runner.scenario.params.phone_home_url == "http://127.0.0.1:9"
+    result = await runner.run()
     run = results.load(result.path)
     assert set(run.table("instances")["outcome"]) == {"no_phone_home"}
     assert "phone_home" not in run.tables

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from osbench.console import classify
+from osbench.kinds.boot.console_log import classify
 
 CIRROS_DHCP_GIVE_UP = """\
 Starting network...

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from osbench import results
-from osbench.boot.tracker import OUTCOMES
+from osbench.kinds.boot.tracker import OUTCOMES
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, expand, load_scenario
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from osbench.netsweep.parsers import (
+from osbench.kinds.netsweep.parsers import (
     ToolOutputError,
     netperf_argv,
     parse_iperf3,
@@ -95,7 +95,7 @@ def test_netperf_argv() -> None:
 
 
 def test_ethtool_l_on_veth() -> None:
-    from osbench.netsweep.channels import Channels, parse_ethtool_l
+    from osbench.kinds.netsweep.channels import Channels, parse_ethtool_l
 
     info = parse_ethtool_l((DATA / "ethtool-l-veth.txt").read_text())
     assert info.maximum == Channels(rx=8, tx=8, other=None, combined=None)
@@ -105,7 +105,7 @@ def test_ethtool_l_on_veth() -> None:
 
 
 def test_ethtool_l_on_virtio_combined() -> None:
-    from osbench.netsweep.channels import parse_ethtool_l, restore_argv
+    from osbench.kinds.netsweep.channels import parse_ethtool_l, restore_argv
 
     # virtio-net with `<driver name='vhost' queues='8'/>`, as on the field's network node.
     text = ("Channel parameters for eth3:\nPre-set maximums:\nRX:\t\tn/a\nTX:\t\tn/a\n"
@@ -118,7 +118,7 @@ def test_ethtool_l_on_virtio_combined() -> None:
 
 
 def test_ethtool_l_garbage() -> None:
-    from osbench.netsweep.channels import parse_ethtool_l
+    from osbench.kinds.netsweep.channels import parse_ethtool_l
 
     with pytest.raises(ValueError, match="not `ethtool -l` output"):
         parse_ethtool_l("netlink error: Operation not supported")

@@ -19,8 +19,8 @@ import pytest
 
 from osbench import lab, results
 from osbench.hosts import LocalHost
+from osbench.kinds.netsweep import channels
 from osbench.lab import LabConfig
-from osbench.netsweep import channels
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, parse_scenario
 from osbench.scenario.source import load_text

@@ -30,7 +30,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from osbench.clock import RealClock
-from osbench.phonehome import LISTEN_BACKLOG, RegistrationServer
+from osbench.kinds.boot.phonehome import LISTEN_BACKLOG, RegistrationServer
 from tests.perf.conftest import Figures
 
 BURST = 1000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from osbench import results
+from osbench.kinds.boot import report as boot_module
 from osbench.report import FigureOptions, markdown
-from osbench.report import boot as boot_module
 from osbench.report.build import build_report
 
 OUTCOME_TABLE = """\

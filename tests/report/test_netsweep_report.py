@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from osbench import results
+from osbench.kinds.netsweep import report as netsweep_module
 from osbench.report import FigureOptions, markdown
-from osbench.report import netsweep as netsweep_module
 from osbench.report.stats import mean_interval
 from tests.report.runs import NETSWEEP_ROUNDS, netsweep_run
 

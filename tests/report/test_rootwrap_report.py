@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from osbench import results
+from osbench.kinds.rootwrap.report import latency_samples, ratio_table
 from osbench.report import FigureOptions, build_report, html
-from osbench.report.rootwrap import latency_samples, ratio_table
 from tests.report.runs import ROOTWRAP_SAMPLES, rootwrap_run
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from osbench.errors import HostError
 from osbench.hosts import LocalHost
-from osbench.rootwrap import config, helper, probe
+from osbench.kinds.rootwrap import config, helper, probe
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/ns/net").exists() or shutil.which("ip") is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from osbench.rootwrap import stats
+from osbench.kinds.rootwrap import stats
 
 #: 4 ms calls with one 700 ms hiccup and one slow-ish call, as a direct mode sees them.
 DIRECT = np.array([4.1, 3.9, 4.0, 4.2, 4.05, 3.95, 700.0, 4.3, 4.0, 5.2])

@@ -99,7 +99,7 @@ async def test_target_error_ends_case_keeps_rows_and_runs_cleanup(tmp_path: Path
 
 async def test_bug_keeps_traceback_and_still_cleans_up(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.support.tickkind import TICK
+    from tests.support.tickkind import TickKind
 
     marker = tmp_path / "m"
     sc = scenario(f"name: t\nkind: tick\nparams: {{ticks: 2, cleanup_marker: {marker}}}\n")
@@ -111,7 +111,7 @@ async def test_bug_keeps_traceback_and_still_cleans_up(tmp_path: Path,
     async def _append(p: Path) -> None:
         p.write_text("cleaned\n")  # noqa: ASYNC240 - tiny test file
 
-    monkeypatch.setattr(TICK, "run_case", broken)
+    monkeypatch.setattr(TickKind, "run_case", staticmethod(broken))
     with pytest.raises(ZeroDivisionError):
         await Runner(sc, options(tmp_path)).run()
     assert marker.read_text() == "cleaned\n"

@@ -13,13 +13,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import pandas as pd
 
 from osbench import kinds
 from osbench.errors import TargetError
-from osbench.kinds import CaseContext, Kind
+from osbench.kinds import CaseContext, Kind, KindSpec
 from osbench.scenario import Case
 from osbench.scenario.schema import Duration, NonNegativeInt, PositiveInt
 
@@ -44,14 +43,6 @@ class TickParams:
 
 
 class TickKind(Kind):
-    name = "tick"
-    description = "records one row per tick (runner tests only)"
-    params_type = TickParams
-    target = "local"
-    sample_table = "ticks"
-    sample_columns: ClassVar[Mapping[str, str]] = {"value": "the tick's value"}
-    metrics: ClassVar[Mapping[str, str]] = {"ticks_done": "ticks recorded"}
-
     def plan(self, case: Case) -> list[str]:
         p: TickParams = case.params
         return [f"append to {p.cleanup_marker}"] if p.cleanup_marker else []
@@ -84,7 +75,11 @@ def _append_line(path: Path, text: str) -> None:
         f.write(text + "\n")
 
 
-TICK = TickKind()
+TICK = KindSpec(
+    name="tick", description="records one row per tick (runner tests only)",
+    params_type=TickParams, target="local", sample_table="ticks",
+    sample_columns={"value": "the tick's value"}, metrics={"ticks_done": "ticks recorded"},
+    implementation=TickKind)
 
 
 def register() -> None:

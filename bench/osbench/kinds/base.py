@@ -1,22 +1,28 @@
-"""The interface every scenario kind implements, and what the runner gives it.
+"""What a scenario kind is: a light `KindSpec` (what validation, the CLI, the pytest
+plugin and compare need) and the `Kind` that runs its cases (imported only to run).
 
-A kind is one module: a frozen dataclass of parameters (its schema), a
-`run_case` coroutine, the tables it writes, and the metrics its SLA criteria
-may name. The runner owns everything else (expansion, journal, signals,
-cleanup order, SLA judging).
+A kind is one package under `osbench/kinds/` whose `__init__.py` defines `SPEC`.
+Everything heavy (the cloud SDK, aiohttp, pandas, matplotlib) is named in the spec
+as a "module:attribute" string and imported on first use, so `osbench validate`
+and the pytest plugin's start-up import none of it. The runner owns everything
+else (expansion, journal, signals, cleanup order, SLA judging).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pandas: only for results; validating a scenario needs none
     import pandas as pd
 
     from osbench.clock import Clock
+    from osbench.report.model import Section
+    from osbench.report.story import Chapter
     from osbench.scenario.model import Case
     from osbench.targets import Target
 
@@ -24,14 +30,108 @@ if TYPE_CHECKING:  # pandas: only for results; validating a scenario needs none
 #: (SSH inventory or the local lab), or this machine only.
 TargetKind = Literal["cloud", "hosts", "local"]
 
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric `osbench compare` compares between two runs of a kind."""
+
+    name: str
+    table: str
+    #: "samples": compare the column's values (median shown); "rate": the share
+    #: of rows whose `column` equals `success` (percent shown).
+    kind: Literal["samples", "rate"]
+    column: str
+    lower_is_better: bool = True
+    #: Relative change (samples) or percentage points (rate) below which a
+    #: difference is never called worse or better.
+    default_threshold_pct: float = 10.0
+    success: str = "ok"
+    #: Compare separately per value of this column (e.g. rootwrap's mode).
+    split_by: str | None = None
+
+
+@dataclass(frozen=True)
+class KindOption:
+    """A command-line option (`osbench run`, and the pytest plugin) a kind needs.
+
+    `name` gives the flag (`phone_home_url` -> `--phone-home-url`). With `metavar`
+    the option takes a value, checked by `parse` (raise ValueError saying what is
+    wrong); without, it is an on/off flag. With `param`, the value replaces that
+    field of every scenario of the kind; otherwise the kind reads it from
+    `CaseContext.options`.
+    """
+
+    name: str
+    help: str
+    metavar: str | None = None
+    parse: Callable[[str], Any] | None = None
+    param: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """Everything about a kind that needs no heavy import, and where the rest lives."""
+
+    name: str
+    description: str
+    #: Frozen dataclass of the kind's `params`; its fields are the schema.
+    params_type: type
+    target: TargetKind
+    #: Table whose numeric columns SLA aggregates (`p95(col)`) may name.
+    sample_table: str
+    sample_columns: Mapping[str, str]
+    #: Scalar metrics SLA criteria may name, with what each means.
+    metrics: Mapping[str, str]
+    #: The `Kind` that runs cases: a class, or "module:Class" imported when needed.
+    implementation: type[Kind] | str
+    #: What `osbench compare` compares.
+    compare: tuple[MetricSpec, ...] = ()
+    #: Options the CLI and the pytest plugin offer for this kind.
+    options: tuple[KindOption, ...] = ()
+    #: "module:function": `sections(runs, options) -> list[Section]` for reports
+    #: (None: the report shows the runs' provenance and SLA verdicts only).
+    report: str | Callable[..., list[Section]] | None = None
+    #: "module:ATTR": story name -> the chapters this kind tells in it.
+    chapters: str | Mapping[str, Sequence[Chapter]] | None = None
+    #: "module:function": `cleanup(run, cloud) -> CleanupReport-like` for
+    #: `osbench cleanup RUN` (None: the kind leaves nothing behind).
+    cleanup: str | Callable[..., Any] | None = None
+    #: Cross-field checks of one case's params; raise ValueError naming the key.
+    check: Callable[[Any], None] | None = field(default=None, compare=False)
+
+    def kind(self) -> Kind:
+        """The implementation, imported on first use."""
+        impl = self.implementation
+        cls = _resolve(impl) if isinstance(impl, str) else impl
+        return cls()
+
+    def report_sections(self) -> Callable[..., list[Section]] | None:
+        return _resolve(self.report) if isinstance(self.report, str) else self.report
+
+    def story_chapters(self) -> Mapping[str, Sequence[Chapter]]:
+        if self.chapters is None:
+            return {}
+        return _resolve(self.chapters) if isinstance(self.chapters, str) else self.chapters
+
+    def cleanup_function(self) -> Callable[..., Any] | None:
+        return _resolve(self.cleanup) if isinstance(self.cleanup, str) else self.cleanup
+
+
+def _resolve(reference: str) -> Any:
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
 
 class CaseContext(ABC):
     """What a running case may use: its target, clock, journal, progress, cleanup."""
 
     case: Case
     run_id: str
-    #: `--allow-large` was given: counts above a kind's ceiling are confirmed.
-    allow_large: bool
+    #: Values of the kind's options given to this run (`KindSpec.options`).
+    options: Mapping[str, Any]
     target: Target
     clock: Clock
     seed: int
@@ -51,21 +151,7 @@ class CaseContext(ABC):
 
 
 class Kind(ABC):
-    """A scenario kind. Subclasses set the class attributes and implement the methods."""
-
-    name: ClassVar[str]
-    description: ClassVar[str]
-    #: Frozen dataclass of the kind's `params`; its fields are the schema.
-    params_type: ClassVar[type]
-    target: ClassVar[TargetKind]
-    #: Table whose numeric columns SLA aggregates (`p95(col)`) may name.
-    sample_table: ClassVar[str]
-    sample_columns: ClassVar[Mapping[str, str]]
-    #: Scalar metrics SLA criteria may name, with what each means.
-    metrics: ClassVar[Mapping[str, str]]
-
-    def check(self, params: Any) -> None:  # noqa: B027 - optional hook
-        """Cross-field checks of one case's params; raise ValueError naming the key."""
+    """How a kind runs: the part of a kind that may import heavy libraries."""
 
     @abstractmethod
     def plan(self, case: Case) -> list[str]:

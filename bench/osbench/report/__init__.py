@@ -6,9 +6,9 @@ self-contained HTML file.
 the one place that writes files.
 """
 
-from osbench.report.build import SECTION_BUILDERS, Extras, build_report
+from osbench.report.build import Extras, build_report
 from osbench.report.model import Plot, Provenance, Report, Section, Table
 from osbench.report.style import FigureOptions
 
-__all__ = ["SECTION_BUILDERS", "Extras", "FigureOptions", "Plot", "Provenance", "Report", "Section",
+__all__ = ["Extras", "FigureOptions", "Plot", "Provenance", "Report", "Section",
            "Table", "build_report"]

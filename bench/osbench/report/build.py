@@ -1,32 +1,23 @@
 """Runs in, a `Report` out: provenance for every run, then each scenario kind's
 sections over the runs of that kind (several runs side by side in one figure).
 
-Adding a kind's report: write
-`bench/osbench/report/<kind>.py` with `sections(runs, options) -> list[Section]` (pure:
-DataFrames and Figures, no files) and add it to `SECTION_BUILDERS`. A kind with no
-builder still gets its provenance and SLA verdicts, and a note saying so.
+A kind's report is its `KindSpec.report`: `sections(runs, options) -> list[Section]`
+(pure: DataFrames and Figures, no files). A kind without one still gets its
+provenance and SLA verdicts, and a note saying so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from osbench.report import boot, comparison, netsweep, rootwrap, story
+from osbench import kinds
+from osbench.report import compare_table, story
 from osbench.report.model import Report, Section
 from osbench.report.provenance import provenance
 from osbench.report.series import kind_of, run_labels
 from osbench.report.style import FigureOptions
 from osbench.results import Run
-
-SectionBuilder = Callable[[Sequence[Run], FigureOptions], list[Section]]
-
-#: Scenario kind -> what its report shows.
-SECTION_BUILDERS: dict[str, SectionBuilder] = {
-    "boot": boot.sections,
-    "netsweep": netsweep.sections,
-    "rootwrap": rootwrap.sections,
-}
 
 
 @dataclass(frozen=True)
@@ -50,9 +41,10 @@ def build_report(runs: Sequence[Run], options: FigureOptions | None = None,
         by_kind.setdefault(kind_of(run), []).append(run)
     sections: list[Section] = []
     if extras.story is not None:
-        sections.extend(story.sections(story.STORIES[extras.story], runs, options))
+        sections.extend(story.sections(story.stories()[extras.story], runs, options))
     for kind, kind_runs in by_kind.items():
-        builder = SECTION_BUILDERS.get(kind)
+        spec = kinds.get(kind)
+        builder = spec.report_sections() if spec is not None else None
         if builder is None:
             sections.append(Section(f"{kind} runs", notes=[
                 f"No report renderer for the {kind!r} kind yet; its provenance and SLA "
@@ -64,7 +56,7 @@ def build_report(runs: Sequence[Run], options: FigureOptions | None = None,
                 section.title = f"{kind}: {section.title}"
         sections.extend(kind_sections)
     if extras.compare:
-        sections.extend(comparison.sections(runs, extras.thresholds, extras.alpha))
+        sections.extend(compare_table.sections(runs, extras.thresholds, extras.alpha))
     if title is None:
         title = ("osbench report: " + ", ".join(labels)) if len(labels) <= 3 else (
             f"osbench report: {len(labels)} runs")

@@ -22,14 +22,14 @@ import dataclasses
 import itertools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
 from osbench import kinds
 from osbench.errors import ScenarioError
-from osbench.kinds import Kind
+from osbench.kinds import KindSpec
 from osbench.scenario import sla
 from osbench.scenario.schema import (
     Min,
@@ -151,13 +151,19 @@ def parse_scenario(src: Source) -> Scenario:
         file=src.file, name=name, description=description, kind=kind.name, params=params,
         sweep=sweep, zipped=zipped, repeat=repeat, sla=criteria, target=target,
     )
-    for case in expand(scenario):  # cross-field checks on every combination
+    if kind.check is not None:
+        _check_cases(src, scenario, kind.check)
+    return scenario
+
+
+def _check_cases(src: Source, scenario: Scenario, check: Callable[[Any], None]) -> None:
+    """A kind's cross-field checks on every combination the sweep makes."""
+    for case in expand(scenario):
         try:
-            kind.check(case.params)
+            check(case.params)
         except ValueError as exc:
             where: KeyPath = ("sweep",) if case.sweep_values else ("params",)
             raise src.error(where, f"case {case.case_id}: {exc}") from None
-    return scenario
 
 
 def _check_case_count(src: Source, sweep: tuple[tuple[str, tuple[Any, ...]], ...],
@@ -197,7 +203,7 @@ def expand(scenario: Scenario) -> list[Case]:
     return cases
 
 
-def _kind(src: Source, value: Any) -> Kind:
+def _kind(src: Source, value: Any) -> KindSpec:
     names = kinds.available()
     if not isinstance(value, str):
         raise src.error(("kind",), f"expected a kind name, got {describe_value(value)}",
@@ -209,13 +215,13 @@ def _kind(src: Source, value: Any) -> Kind:
     return kind
 
 
-def _sweep_type(kind: Kind, key: str) -> Any:
+def _sweep_type(kind: KindSpec, key: str) -> Any:
     if key in TARGET_SWEEP_KEYS:
         return get_type_hints(TargetSpec, include_extras=True)[key]
     return get_type_hints(kind.params_type, include_extras=True)[key]
 
 
-def _sweep(src: Source, data: Any, kind: Kind) -> tuple[
+def _sweep(src: Source, data: Any, kind: KindSpec) -> tuple[
         tuple[tuple[str, tuple[Any, ...]], ...], tuple[tuple[str, tuple[Any, ...]], ...]]:
     if data is None:
         return (), ()
@@ -255,7 +261,7 @@ def _sweep(src: Source, data: Any, kind: Kind) -> tuple[
     return sweep, zipped
 
 
-def _params(src: Source, data: Any, kind: Kind, swept: dict[str, tuple[Any, ...]]) -> Any:
+def _params(src: Source, data: Any, kind: KindSpec, swept: dict[str, tuple[Any, ...]]) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -281,7 +287,7 @@ def _params(src: Source, data: Any, kind: Kind, swept: dict[str, tuple[Any, ...]
         raise
 
 
-def _criteria(src: Source, data: Any, kind: Kind) -> tuple[sla.Criterion, ...]:
+def _criteria(src: Source, data: Any, kind: KindSpec) -> tuple[sla.Criterion, ...]:
     if not isinstance(data, list):
         raise src.error(("sla",), f"expected a list of criteria, got {describe_value(data)}",
                         hint='e.g. sla: ["phone_home_ok_pct >= 99.5"]')

@@ -30,9 +30,9 @@ def main() -> None:
     """`osbench` and `python -m osbench`."""
     signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
-        from osbench.cli import entry
+        from osbench.cli import main_and_exit
     except KeyboardInterrupt as exc:
         say_interrupted(exc)
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
-    entry()
+    main_and_exit()

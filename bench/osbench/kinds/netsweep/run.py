@@ -12,60 +12,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import pandas as pd
 
-from osbench import kinds
 from osbench.errors import HostError, UserError
 from osbench.kinds import CaseContext, Kind
-from osbench.netsweep import channels
-from osbench.netsweep.parsers import ToolOutputError, netperf_argv, parse_iperf3, parse_netperf
+from osbench.kinds.netsweep import channels
+from osbench.kinds.netsweep.params import NetsweepParams
+from osbench.kinds.netsweep.parsers import (
+    ToolOutputError,
+    netperf_argv,
+    parse_iperf3,
+    parse_netperf,
+)
 from osbench.scenario import Case
-from osbench.scenario.schema import Duration, PositiveDuration, PositiveInt
-
-
-@dataclass(frozen=True)
-class NetsweepParams:
-    #: Channels in use on each of the network node's interfaces (swept: 1, 2, 4, 8).
-    queues: PositiveInt
-    #: A label for the configuration under test (e.g. the kernel), so two
-    #: variants are compared side by side.
-    variant: str = "default"
-    tool: Literal["iperf3", "netperf"] = "iperf3"
-    #: Client processes per target; the field test ran one stream to each of six VMs.
-    streams_per_target: PositiveInt = 1
-    #: How many targets of the inventory to use (default: all).
-    targets: PositiveInt | None = None
-    duration_s: PositiveDuration = 10.0
-    #: Consecutive runs per point; the field figures are the mean of ten.
-    runs: PositiveInt = 3
-    #: iperf3 `-O`: seconds of TCP slow start left out of the result.
-    omit_s: Duration = 0.0
-    channel_mode: channels.ChannelMode = "auto"
-    #: Pause after changing queues, before traffic.
-    settle_s: Duration = 1.0
-    #: Commands run on the network node before the point, and after it.
-    setup: tuple[str, ...] = ()
-    teardown: tuple[str, ...] = ()
 
 
 class NetsweepKind(Kind):
-    name = "netsweep"
-    description = "throughput through a network node against its NIC queue count"
-    params_type = NetsweepParams
-    target = "hosts"
-    sample_table = "runs"
-    sample_columns: ClassVar[Mapping[str, str]] = {
-        "sum_gbps": "receiver goodput summed over all streams of one run, Gb/s",
-        "retransmits": "TCP retransmits summed over the run's streams",
-    }
-    metrics: ClassVar[Mapping[str, str]] = {
-        "throughput_gbps": "mean over runs of the summed goodput, Gb/s",
-        "throughput_gbps_min": "the worst run's summed goodput, Gb/s",
-        "runs_failed": "runs in which a stream failed",
-    }
+    """Runs netsweep cases (the spec is `osbench.kinds.netsweep.SPEC`)."""
 
     def plan(self, case: Case) -> list[str]:
         p: NetsweepParams = case.params
@@ -194,5 +159,3 @@ def _streams(clients: list[Any], targets: list[Any],
             out.append((next(client_cycle), target, port))
     return out
 
-
-NETSWEEP = kinds.register(NetsweepKind())

@@ -6,7 +6,7 @@ Exit codes: 0 ok; 1 a check failed (SLA breach, regression); 2 a user error
 created is gone (`osbench cleanup RUN` finds the rest); 130 interrupted.
 Anything else is a bug and keeps its traceback.
 
-Every command is a module in `osbench.commands` with `add_parser(subparsers)`
+Every command is a module in `osbench.cli.commands` with `add_parser(subparsers)`
 and `run(args) -> int`.
 """
 
@@ -19,11 +19,10 @@ import os
 import signal
 import sys
 import threading
-import warnings
 from collections.abc import Sequence
 
 from osbench import __version__
-from osbench.entry import EXIT_INTERRUPTED, say_interrupted, sigterm_as_interrupt
+from osbench.cli.entry import EXIT_INTERRUPTED, say_interrupted, sigterm_as_interrupt
 from osbench.errors import UserError
 
 EXIT_OK = 0
@@ -31,7 +30,7 @@ EXIT_CHECK_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_CLEANUP_INCOMPLETE = 3
 
-#: Command modules under osbench.commands, in the order `--help` lists them.
+#: Command modules under osbench.cli.commands, in the order `--help` lists them.
 COMMANDS = ("run", "validate", "report", "compare", "cleanup", "sim", "lab", "minicloud")
 #: The commands that call OpenStack APIs through openstacksdk.
 SDK_COMMANDS = frozenset({"run", "cleanup", "sim", "minicloud"})
@@ -51,21 +50,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
     named = words[0] if words and words[0] in COMMANDS else None
     for name in COMMANDS if named is None else (named,):
-        module = importlib.import_module(f"osbench.commands.{name}")
+        module = importlib.import_module(f"osbench.cli.commands.{name}")
         module.add_parser(subparsers)
     return parser
-
-
-def quiet_sdk_warnings() -> None:
-    """openstacksdk warns about its own internals on every connect and proxy call;
-    users can do nothing about them, and they bury osbench's own output."""
-    try:
-        from openstack import warnings as sdk_warnings
-    except ImportError:
-        return
-    for category in (sdk_warnings.RemovedInSDK50Warning, sdk_warnings.RemovedInSDK60Warning,
-                     sdk_warnings.RemovedFieldWarning):
-        warnings.filterwarnings("ignore", category=category)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         if args.command in SDK_COMMANDS:  # importing openstacksdk costs ~0.5 s
+            from osbench.cloudclient import quiet_sdk_warnings
+
             quiet_sdk_warnings()
         return int(args.func(args))
     except UserError as exc:
@@ -105,7 +94,7 @@ def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def entry() -> None:
+def main_and_exit() -> None:
     """The `osbench` command and `python -m osbench`: `main`, then exit with its code.
     A signal that lands once the code is chosen (during interpreter shutdown) is
     ignored: before, one could still turn a handled 130 into a death by SIGINT.

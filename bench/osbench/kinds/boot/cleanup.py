@@ -11,9 +11,13 @@ import asyncio
 import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from osbench.cloud import CloudClient
+from osbench.cloudclient import CloudClient, CloudTarget, open_cloud
+from osbench.scenario import TargetSpec
+
+if TYPE_CHECKING:
+    from osbench.results import Run
 
 RUN_METADATA_KEY = "osbench_run"
 CASE_METADATA_KEY = "osbench_case"
@@ -133,3 +137,31 @@ async def delete_run_servers(
         ports = await client.list_ports(network_id=network_id)
         report.leftover_ports += [p["id"] for p in ports if p.get("device_id") in ids]
     return report
+
+
+async def cleanup_run(run: Run, cloud: str, *, dry_run: bool = False) -> list[CleanupReport]:
+    """Delete (or, with `dry_run`, list) what a boot run left on `cloud`: servers named
+    by the run's `resources` rows (else its name prefix) AND carrying its run id."""
+    reports = []
+    async with open_cloud(TargetSpec(cloud=cloud), seed=0) as target:
+        assert isinstance(target, CloudTarget)
+        for regex in _name_regexes(run):
+            reports.append(await delete_run_servers(
+                target.client, run_id=run.run_id, name_regex=regex,
+                network_ids=_network_ids(run), dry_run=dry_run))
+    return reports
+
+
+def _name_regexes(run: Run) -> list[str]:
+    resources = run.table("resources")
+    if not resources.empty and "name_regex" in resources:
+        return sorted(set(resources["name_regex"]))
+    params: dict[str, Any] = run.manifest.get("scenario", {}).get("params", {})
+    return [run_name_regex(params.get("name_prefix", "osbench"), run.run_id)]
+
+
+def _network_ids(run: Run) -> list[str]:
+    resources = run.table("resources")
+    if resources.empty or "network_ids" not in resources:
+        return []
+    return sorted({n for ids in resources["network_ids"] for n in ids})

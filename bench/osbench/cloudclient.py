@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -452,3 +453,15 @@ async def open_cloud(spec: TargetSpec, seed: int) -> AsyncIterator[targets.Targe
 
 
 targets.register_opener("cloud", open_cloud, check_cloud)
+
+
+def quiet_sdk_warnings() -> None:
+    """openstacksdk warns about its own internals on every connect and proxy call;
+    users can do nothing about them, and they bury osbench's own output."""
+    try:
+        from openstack import warnings as sdk_warnings
+    except ImportError:
+        return
+    for category in (sdk_warnings.RemovedInSDK50Warning, sdk_warnings.RemovedInSDK60Warning,
+                     sdk_warnings.RemovedFieldWarning):
+        warnings.filterwarnings("ignore", category=category)

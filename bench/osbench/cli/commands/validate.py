@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from osbench import api
 from osbench.errors import ScenarioError
-from osbench.scenario import expand, load_scenario
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,11 +20,11 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.scenarios:
         try:
-            scenario = load_scenario(path)
+            valid = api.validate(path)
         except ScenarioError as exc:
             print(f"osbench: error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        n = len(expand(scenario))
-        print(f"{path}: ok ({scenario.kind}, {n} case{'s' if n != 1 else ''})")
+        n = valid.cases
+        print(f"{path}: ok ({valid.scenario.kind}, {n} case{'s' if n != 1 else ''})")
     return 2 if failed else 0

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
+from osbench import api, kinds
 from osbench.cli import EXIT_CLEANUP_INCOMPLETE
-from osbench.entry import EXIT_INTERRUPTED
-from osbench.errors import UserError
-from osbench.runner import Runner, RunOptions, RunResult, plan
-from osbench.scenario import Scenario, TargetSpec, load_scenario
-
-T = TypeVar("T")
+from osbench.cli.entry import EXIT_INTERRUPTED
+from osbench.progress import Progress
+from osbench.runner import RunOptions, RunResult
+from osbench.scenario import TargetSpec
 
 #: Libraries whose warnings are shown only with --verbose.
 QUIET_LOGGERS = ("keystoneauth", "stevedore")
@@ -39,24 +34,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="where run directories go (default: results/)")
     p.add_argument("--seed", type=int, default=0, help="seed for everything random (default 0)")
-    p.add_argument("--phone-home-url", metavar="URL",
-                   help="base URL guests phone home to, e.g. http://203.0.113.5:8000 "
-                   "(boot scenarios; default: this host's address toward the cloud's API)")
-    p.add_argument("--allow-large", action="store_true",
-                   help="confirm counts above a scenario's max_instances")
+    for option in kinds.options():  # e.g. boot's --phone-home-url and --allow-large
+        if option.metavar:
+            p.add_argument(option.flag, dest=f"kind_{option.name}", metavar=option.metavar,
+                           help=option.help)
+        else:
+            p.add_argument(option.flag, dest=f"kind_{option.name}", action="store_true",
+                           help=option.help)
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and every write it would make; do nothing")
     p.set_defaults(func=run)
-
-
-def with_phone_home_url(scenario: Scenario, url: str) -> Scenario:
-    if not hasattr(scenario.params, "phone_home_url"):
-        return scenario
-    if not url.startswith(("http://", "https://")):
-        raise UserError(f"--phone-home-url {url!r} is not an http(s) URL",
-                        hint="e.g. --phone-home-url http://203.0.113.5:8000")
-    params = dataclasses.replace(scenario.params, phone_home_url=url.rstrip("/"))
-    return dataclasses.replace(scenario, params=params)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,24 +56,24 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.ERROR)
     # Validate every file before running any, so a typo in the third file
     # does not surface after an hour of the first two.
-    scenarios = [load_scenario(path) for path in args.scenarios]
-    if args.phone_home_url:
-        scenarios = [with_phone_home_url(s, args.phone_home_url) for s in scenarios]
+    scenarios = [api.load_scenario(path) for path in args.scenarios]
     options = RunOptions(
         results_dir=args.results,
         seed=args.seed,
         target=TargetSpec(cloud=args.cloud, sim_profile=args.sim_profile,
                           time_scale=args.time_scale, hosts=args.hosts),
         command=tuple(sys.argv),
-        allow_large=args.allow_large,
+        kind_options=api.parse_kind_options(
+            {option.name: getattr(args, f"kind_{option.name}") for option in kinds.options()}),
+        handle_signals=True,
     )
     if args.dry_run:
         for scenario in scenarios:
-            print(plan(scenario, options))
+            print(api.plan(scenario, options))
         return 0
     worst = 0
     for scenario in scenarios:
-        result = run_until_done(Runner(scenario, options, on_abandon=_exit_abandoned).run())
+        result = api.run(scenario, options, progress=Progress(), on_abandon=_exit_abandoned)
         print(f"{scenario.name}: {result.status}; results in {result.path}")
         for case in result.cases:
             for verdict in case.verdicts:
@@ -101,27 +88,6 @@ def run(args: argparse.Namespace) -> int:
         if result.status != "completed":
             worst = 1
     return worst
-
-
-def run_until_done(coro: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run`, except that it does not wait for worker threads a cancelled
-    call left behind: an SDK call stuck on a silent API ends at its api_timeout,
-    and `osbench.cli.entry` exits without it."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        try:
-            tasks = asyncio.all_tasks(loop)
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()  # shuts the default executor down without waiting
 
 
 def _say_leftovers(result: RunResult) -> None:

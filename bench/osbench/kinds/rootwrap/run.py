@@ -19,97 +19,21 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import ClassVar, Literal
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from osbench import kinds
 from osbench.errors import UserError
 from osbench.hosts import Host, LocalHost, close_all, connect, load_inventory
 from osbench.kinds import CaseContext, Kind
-from osbench.rootwrap import config, probe, stats
+from osbench.kinds.rootwrap import SPEC, config, probe, stats
+from osbench.kinds.rootwrap.params import RootwrapParams
 from osbench.scenario import Case
-from osbench.scenario.schema import NonNegativeInt, PositiveDuration, PositiveInt
-
-Mode = Literal["direct", "sudo", "rootwrap", "daemon"]
-MODES: tuple[Mode, ...] = ("direct", "sudo", "rootwrap", "daemon")
-
-
-@dataclass(frozen=True)
-class RootwrapParams:
-    #: Modes to compare; `direct` is required (every ratio is against it).
-    #: `sudo` is skipped, with a journaled reason, where sudo is not installed.
-    modes: tuple[Mode, ...] = ("direct", "rootwrap", "daemon")
-    #: Rounds of samples; each round takes one sample of every mode.
-    samples: PositiveInt = 50
-    #: Unjournaled calls per mode after the first one, before sampling.
-    warmup: NonNegativeInt = 5
-    #: The command; `{netns}` is replaced by the DHCP namespace. Default: the
-    #: DHCP agent's `ip netns exec {netns} ip route list`.
-    command: tuple[str, ...] = ()
-    #: An existing namespace for `{netns}` (never created or removed). Default:
-    #: a fresh `qdhcp-<uuid>` with one port, removed when the case ends.
-    qdhcp_netns: str | None = None
-    #: An existing rootwrap.conf on the machine (e.g. /etc/neutron/rootwrap.conf).
-    #: Default: one generated with IpFilter and IpNetnsExecFilter, removed afterwards.
-    conf: str | None = None
-    #: The rootwrap command (e.g. neutron-rootwrap). Default: oslo-rootwrap
-    #: beside osbench's Python here, on PATH on a host.
-    wrapper: str | None = None
-    daemon_wrapper: str | None = None
-    #: Run on this machine inside this existing network namespace.
-    netns: str | None = None
-    #: Run on this host of `inventory` (default: the local lab's inventory).
-    host: str | None = None
-    inventory: str | None = None
-    #: The Python on `host` that runs the helper (it needs oslo.rootwrap for `daemon`);
-    #: default `python3`, or on a host of the local lab (a namespace of this
-    #: machine) this osbench's own Python, with the wrappers beside it.
-    python: str | None = None
-    #: A single call taking longer than this is an error.
-    timeout_s: PositiveDuration = 30.0
-
-    def __post_init__(self) -> None:
-        if "direct" not in self.modes:
-            raise ValueError("modes must include 'direct': every ratio is against it")
-        if len(set(self.modes)) != len(self.modes):
-            raise ValueError(f"modes lists a mode twice: {list(self.modes)!r}")
-        if self.netns and self.host:
-            raise ValueError("give netns (this machine) or host (an inventory's), not both")
-        if self.inventory and not self.host:
-            raise ValueError("inventory names hosts; say which with host")
-
-
-def _mode_metrics() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for mode in MODES:
-        out[f"{mode}_p50_ms"] = f"median latency of one call in mode {mode}, ms"
-        out[f"{mode}_mean_ms"] = f"mean latency of one call in mode {mode}, ms"
-        out[f"{mode}_p99_ms"] = f"99th percentile latency in mode {mode}, ms"
-        if mode != "direct":
-            out[f"{mode}_ratio"] = f"median {mode} latency / median direct latency"
-            out[f"{mode}_ratio_ci_low"] = f"lower end of {mode}_ratio's bootstrap 95 % interval"
-            out[f"{mode}_ratio_ci_high"] = f"upper end of {mode}_ratio's bootstrap 95 % interval"
-    return out
 
 
 class RootwrapKind(Kind):
-    name = "rootwrap"
-    description = "latency of one privileged command: direct, sudo, rootwrap, rootwrap daemon"
-    params_type = RootwrapParams
-    target = "local"
-    sample_table = "samples"
-    sample_columns: ClassVar[Mapping[str, str]] = {
-        "latency_ms": "one call of the command in one mode, ms (filter with the mode column)",
-    }
-    metrics: ClassVar[Mapping[str, str]] = {
-        **_mode_metrics(),
-        "daemon_startup_ms": "first call through the daemon client, daemon start-up included, ms",
-        "output_mismatches": "calls whose output differed from the first call's (not samples)",
-        "samples_total": "samples journaled over all modes",
-    }
+    """Runs rootwrap cases (the spec is `osbench.kinds.rootwrap.SPEC`)."""
 
     def plan(self, case: Case) -> list[str]:
         p: RootwrapParams = case.params
@@ -226,7 +150,7 @@ class RootwrapKind(Kind):
                                  "bootstrap_seed": seed + k})
 
     def compute_metrics(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
-        out = {name: float("nan") for name in self.metrics}
+        out = {name: float("nan") for name in SPEC.metrics}
         for _, row in tables.get("modes", pd.DataFrame()).iterrows():
             mode = row["mode"]
             out[f"{mode}_p50_ms"] = float(row["p50_ms"])
@@ -249,5 +173,3 @@ class RootwrapKind(Kind):
 def _local_python() -> str:
     return sys.executable or shutil.which("python3") or "python3"
 
-
-ROOTWRAP = kinds.register(RootwrapKind())

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from osbench import console
-from osbench.cleanup import owned
-from osbench.cloud import CloudClient, isoformat_z
+from osbench.cloudclient import CloudClient, isoformat_z
 from osbench.errors import CloudError, CloudOutcomeUnknown
 from osbench.kinds import CaseContext
-from osbench.phonehome import RegistrationServer
+from osbench.kinds.boot import console_log
+from osbench.kinds.boot.cleanup import owned
+from osbench.kinds.boot.phonehome import RegistrationServer
 
 if TYPE_CHECKING:
-    from osbench.kinds.boot import BootParams
+    from osbench.kinds.boot.params import BootParams
 
 #: Exactly one per instance.
 OUTCOMES = ("ok", "error", "no_phone_home", "not_created", "build_timeout")
@@ -327,7 +327,7 @@ class Tracker:
                     inst.console_class = "console_unavailable"
                     self.ctx.record("consoles", {"instance_id": inst.id, "error": str(exc)})
                     return
-            inst.console_class = console.classify(text)
+            inst.console_class = console_log.classify(text)
             self.ctx.record("consoles", {"instance_id": inst.id, "name": inst.name,
                                          "class": inst.console_class, "output": text})
 

@@ -13,28 +13,23 @@ import base64
 import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any
 
 import pandas as pd
 
-from osbench import kinds
-from osbench.boot.tracker import OUTCOMES, Tracker
-from osbench.cleanup import CASE_METADATA_KEY, RUN_METADATA_KEY, delete_run_servers, run_tag
-from osbench.cloud import CloudTarget
+from osbench.cloudclient import CloudTarget
 from osbench.errors import CleanupIncomplete, UserError
 from osbench.kinds import CaseContext, Kind
-from osbench.phonehome import Arrival, RegistrationServer, default_advertise_address
+from osbench.kinds.boot.cleanup import (
+    CASE_METADATA_KEY,
+    RUN_METADATA_KEY,
+    delete_run_servers,
+    run_tag,
+)
+from osbench.kinds.boot.params import OUTCOMES, BootParams, batch_sizes
+from osbench.kinds.boot.phonehome import Arrival, RegistrationServer, default_advertise_address
+from osbench.kinds.boot.tracker import Tracker
 from osbench.scenario import Case
-from osbench.scenario.schema import Max, Min, Pattern, PositiveDuration, PositiveInt
-
-DEFAULT_USER_DATA = """\
-#cloud-config
-phone_home:
-  url: {phone_home_url}
-  post: [instance_id, hostname, fqdn]
-  tries: 10
-"""
 
 #: Nova's fault when a port did not become ACTIVE within vif_plugging_timeout.
 VIF_FAILURE = "Failed to allocate the network(s)"
@@ -42,96 +37,17 @@ VIF_FAILURE = "Failed to allocate the network(s)"
 #: Names of never-seen servers kept in the cleanup row (the count is always kept).
 UNACCOUNTED_NAMES_KEPT = 20
 
-#: Hard cap on one case's count, whatever max_instances says: 10x the
-#: 10,000-instance benchmark. Past it a count is a typo or an attack.
-MAX_COUNT = 100_000
-
 #: Port for the registration server on a real cloud (the field experiment's);
 #: on the simulated cloud any free port.
 REAL_CLOUD_PHONE_HOME_PORT = 8000
 
 
-@dataclass(frozen=True)
-class Batch:
-    """Create in requests of `size`, `interval_s` apart, instead of one request."""
-
-    size: PositiveInt
-    interval_s: PositiveDuration = 1.0
-
-
-@dataclass(frozen=True)
-class BootParams:
-    count: Annotated[int, Min(1), Max(MAX_COUNT, "osbench's limit per case; for more, run "
-                                                  "several scenarios, each with its own "
-                                                  "name_prefix")]
-    batch: Batch | None = None
-    #: Image, flavor and networks by name or id; the simulated cloud has defaults.
-    image: str | None = None
-    flavor: str | None = None
-    networks: tuple[str, ...] = ()
-    key_name: str | None = None
-    security_groups: tuple[str, ...] = ()
-    #: cloud-config template; `{phone_home_url}` is replaced by the run's URL.
-    user_data: str = DEFAULT_USER_DATA
-    name_prefix: Annotated[str, Pattern(r"[a-z][a-z0-9-]{0,30}",
-                                        "lowercase letters, digits and dashes, "
-                                        "starting with a letter (at most 31)")] = "osbench"
-    #: From each create request: by then ACTIVE (else build_timeout) ...
-    active_timeout_s: PositiveDuration = 900.0
-    #: ... and by then phoned home (else no_phone_home). The DHCP client of a
-    #: guest gives up after 300 s, so less than that hides finding 2.
-    phone_home_timeout_s: PositiveDuration = 1200.0
-    poll_interval_s: PositiveDuration = 5.0
-    cleanup: Literal["always", "on_success", "never"] = "always"
-    #: After a create whose reply never came or was a proxy 504 / timeout, how long
-    #: (from the last request sent) its servers may still appear; cleanup waits
-    #: that long for them. A real nova-api has been seen to take minutes for 1000.
-    create_outcome_wait_s: PositiveDuration = 600.0
-    #: Counts above this need `--allow-large` (a typo of 10000 for 1000 is costly).
-    max_instances: PositiveInt = 1000
-    #: URL base guests use, e.g. `http://203.0.113.5:8000`; default: the
-    #: address of the interface that routes to the cloud's API.
-    phone_home_url: str | None = None
-    phone_home_bind: str = "::"
-    phone_home_port: Annotated[int, Min(0), Max(65535)] | None = None
-    delete_concurrency: PositiveInt = 20
-    console_length: PositiveInt = 200
-
-    def __post_init__(self) -> None:
-        if "{phone_home_url}" not in self.user_data:
-            raise ValueError("user_data must contain {phone_home_url}, where the guests "
-                             "phone home")
-        if self.batch is not None and self.batch.size > self.count:
-            raise ValueError(f"batch.size ({self.batch.size}) is larger than count "
-                             f"({self.count})")
-
-
 class BootKind(Kind):
-    name = "boot"
-    description = "scale-up instance boots counted by cloud-init phone-home"
-    params_type = BootParams
-    target = "cloud"
-    sample_table = "instances"
-    sample_columns: ClassVar[Mapping[str, str]] = {
-        "time_to_build_s": "create request to first seen in BUILD",
-        "time_to_active_s": "create request to first seen ACTIVE (poll resolution)",
-        "time_to_port_active_s": "create request to its port first seen ACTIVE",
-        "time_to_phone_home_s": "create request to the phone-home arriving",
-    }
-    metrics: ClassVar[Mapping[str, str]] = {
-        "requested": "instances asked for",
-        **{o: f"instances with outcome {o}" for o in OUTCOMES},
-        "not_started": "requested instances that did not phone home",
-        "dhcp_timeout": "silent instances whose console shows the DHCP client giving up",
-        "vif_failures": "ERROR instances whose fault is Nova's network allocation failure",
-        "phone_home_ok_pct": "share of requested instances that phoned home, %",
-        "active_pct": "share of requested instances the API reported ACTIVE, %",
-        "create_errors": "create requests that failed or timed out (e.g. HTTP 504)",
-    }
+    """Runs boot cases (the spec is `osbench.kinds.boot.SPEC`)."""
 
     def plan(self, case: Case) -> list[str]:
         p: BootParams = case.params
-        sizes = _batch_sizes(p)
+        sizes = batch_sizes(p)
         return [
             f"POST /servers x{len(sizes)} (sizes {sizes}): {p.count} server(s) named "
             f"{p.name_prefix}-<run>-c{case.index + 1}-b<N>-<i>, image {p.image or 'default'}, "
@@ -146,7 +62,7 @@ class BootKind(Kind):
         target = ctx.target
         if not isinstance(target, CloudTarget):
             raise TypeError(f"boot needs a cloud target, got {type(target).__name__}")
-        if p.count > p.max_instances and not ctx.allow_large:
+        if p.count > p.max_instances and not ctx.options.get("allow_large"):
             raise UserError(f"count {p.count} is above max_instances {p.max_instances}",
                             hint="raise params.max_instances or pass --allow-large")
         client = target.client
@@ -231,7 +147,7 @@ class BootKind(Kind):
                 if p.security_groups:
                     server["security_groups"] = [{"name": g} for g in p.security_groups]
                 tracker = Tracker(ctx, client, registration, prefix=prefix,
-                                  batch_sizes=_batch_sizes(p), params=p, server=server,
+                                  batch_sizes=batch_sizes(p), params=p, server=server,
                                   network_ids=networks)
                 await tracker.run()
                 await tracker.finish()
@@ -262,13 +178,6 @@ class BootKind(Kind):
         out["create_errors"] = float((creates["outcome"] != "accepted").sum()
                                      if len(creates) else 0)
         return out
-
-
-def _batch_sizes(p: BootParams) -> list[int]:
-    if p.batch is None:
-        return [p.count]
-    full, rest = divmod(p.count, p.batch.size)
-    return [p.batch.size] * full + ([rest] if rest else [])
 
 
 def _arrival_row(a: Arrival) -> dict[str, Any]:
@@ -321,5 +230,3 @@ async def _check_quotas(client: Any, count: int, flavor: dict[str, Any],
         raise UserError("quota too small: " + "; ".join(short),
                         hint="raise the project's quota or lower params.count")
 
-
-BOOT = kinds.register(BootKind())

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from osbench.rootwrap import helper
+from osbench.kinds.rootwrap import helper
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from osbench import results
+from osbench import api
 from osbench.compare import (
     FAILING,
     add_test_options,
     check_alpha,
-    compare,
     parse_thresholds,
     to_html,
     to_markdown,
@@ -32,8 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     check_alpha(args.alpha)
-    base, cand = results.load(args.base), results.load(args.candidate)
-    table = compare(base, cand, thresholds=parse_thresholds(args.threshold), alpha=args.alpha)
+    base, cand = api.load_run(args.base), api.load_run(args.candidate)
+    table = api.compare_runs(base, cand, thresholds=parse_thresholds(args.threshold),
+                             alpha=args.alpha)
     render = {"text": to_text, "md": to_markdown, "html": to_html}[args.format]
     for run_ in (base, cand):
         if run_.incomplete:

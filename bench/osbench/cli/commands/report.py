@@ -6,13 +6,13 @@ import argparse
 import re
 from pathlib import Path
 
-from osbench import results
+from osbench import api
 from osbench.compare import add_test_options, check_alpha, parse_thresholds
 from osbench.errors import UserError
-from osbench.report import Extras, FigureOptions, build_report
-from osbench.report.story import STORIES
+from osbench.report import FigureOptions
+from osbench.report.story import stories
 from osbench.report.style import STYLES
-from osbench.report.writer import DEFAULT_FORMATS, parse_formats, write
+from osbench.report.writer import DEFAULT_FORMATS, parse_formats
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--figsize", default="7x4.2", metavar="WxH",
                    help="figure size in inches (default %(default)s)")
     p.add_argument("--title", help="report title")
-    p.add_argument("--story", choices=sorted(STORIES),
+    p.add_argument("--story", choices=sorted(stories()),
                    help="open with a story's chapters, each finding with what these runs "
                    "measured and its figure (field-notes: the demo's seed replay, rootwrap "
                    "probe and queue sweep)")
@@ -61,13 +61,13 @@ def run(args: argparse.Namespace) -> int:
     if not 30 <= args.dpi <= 1200:
         raise UserError(f"--dpi {args.dpi} must be between 30 and 1200")
     check_alpha(args.alpha)
-    extras = Extras(story=args.story, compare=args.compare,
-                    thresholds=parse_thresholds(args.threshold), alpha=args.alpha)
-    runs = [results.load(path) for path in args.runs]
+    runs = api.load_runs(args.runs)
     options = FigureOptions(style=args.style, width_in=width, height_in=height, dpi=args.dpi)
-    report = build_report(runs, options, title=args.title, extras=extras)
+    report = api.build_report(runs, options, title=args.title, story=args.story,
+                              compare=args.compare, thresholds=parse_thresholds(args.threshold),
+                              alpha=args.alpha)
     out = Path(args.out) if args.out else Path("reports") / runs[0].run_id
-    written = write(report, out, formats, dpi=args.dpi)
+    written = api.write_report(report, out, formats, dpi=args.dpi)
     for run_ in runs:
         if run_.incomplete:
             print(f"note: {run_.run_id} is incomplete (the run did not finish)")

@@ -24,7 +24,7 @@ from typing import Any
 
 from osbench.errors import HostError
 from osbench.hosts import Host
-from osbench.rootwrap import helper
+from osbench.kinds.rootwrap import helper
 
 #: The DHCP agent's call, once per port (field notes, finding 4).
 DEFAULT_COMMAND = ("ip", "netns", "exec", "{netns}", "ip", "route", "list")

@@ -1,1 +1,0 @@
-"""Parts of the `boot` kind: instance tracking and outcome classification."""

@@ -1,1 +1,0 @@
-"""Parts of the `netsweep` kind: traffic-tool output parsers and the sweep."""
