@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from osbench.cloudclient import CloudTarget
-from osbench.errors import CleanupIncomplete, UserError
+from osbench.errors import CleanupIncomplete, TargetError, UserError
 from osbench.kinds import CaseContext, Kind
 from osbench.kinds.boot.cleanup import (
     CASE_METADATA_KEY,
@@ -27,7 +27,7 @@ from osbench.kinds.boot.cleanup import (
     run_tag,
 )
 from osbench.kinds.boot.params import OUTCOMES, BootParams, batch_sizes
-from osbench.kinds.boot.phonehome import Arrival, RegistrationServer, default_advertise_address
+from osbench.kinds.boot.registration import Arrival, RegistrationServer, default_advertise_address
 from osbench.kinds.boot.tracker import Tracker
 from osbench.scenario import Case
 
@@ -61,7 +61,7 @@ class BootKind(Kind):
         p: BootParams = case.params
         target = ctx.target
         if not isinstance(target, CloudTarget):
-            raise TypeError(f"boot needs a cloud target, got {type(target).__name__}")
+            raise TargetError(f"boot needs a cloud target, got {type(target).__name__}")
         if p.count > p.max_instances and not ctx.options.get("allow_large"):
             raise UserError(f"count {p.count} is above max_instances {p.max_instances}",
                             hint="raise params.max_instances or pass --allow-large")
