@@ -16,11 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from osbench import kinds
+from osbench import kinds, stats
 from osbench.errors import UserError
 from osbench.kinds import MetricSpec
 from osbench.results import Run
@@ -113,9 +111,9 @@ def _judge(case: str, metric: str, spec: MetricSpec, b: pd.Series | None,
     cv = pd.to_numeric(c, errors="coerce").dropna().to_numpy(float)
     if len(bv) == 0 or len(cv) == 0:
         return Row(case, metric, None, None, None, None, "incomparable", "no samples")
-    bm, cm = float(np.median(bv)), float(np.median(cv))
-    ratio = cm / bm if bm else math.inf if cm else 1.0
-    p = float(stats.mannwhitneyu(bv, cv, alternative="two-sided").pvalue)
+    bm, cm = stats.median(bv), stats.median(cv)
+    ratio = stats.ratio(cm, bm)
+    p = stats.mann_whitney_p(bv, cv)
     change_pct = (ratio - 1.0) * 100.0
     beyond = abs(change_pct) > threshold
     significant = p < alpha
@@ -135,8 +133,8 @@ def _judge_rate(case: str, metric: str, spec: MetricSpec, b: pd.Series, c: pd.Se
     b_ok, b_n = int((b == spec.success).sum()), len(b)
     c_ok, c_n = int((c == spec.success).sum()), len(c)
     b_pct, c_pct = 100.0 * b_ok / b_n, 100.0 * c_ok / c_n
-    ratio = c_pct / b_pct if b_pct else math.inf if c_pct else 1.0
-    p = float(stats.fisher_exact([[b_ok, b_n - b_ok], [c_ok, c_n - c_ok]]).pvalue)
+    ratio = stats.ratio(c_pct, b_pct)
+    p = stats.fisher_exact_p(b_ok, b_n, c_ok, c_n)
     note = f"{c_ok}/{c_n} vs {b_ok}/{b_n}; Fisher exact"
     verdict: Verdict
     if b_ok == b_n and c_ok < c_n:

@@ -1,8 +1,8 @@
-"""Netsweep throughput: the 95% interval checked against scipy, the field-style table."""
+"""Netsweep throughput: the per-point 95% interval checked against scipy, the field-style
+table. (`mean_interval` itself: tests/test_stats.py.)"""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,24 +12,7 @@ from scipy import stats
 from osbench import results
 from osbench.kinds.netsweep import report as netsweep_module
 from osbench.report import FigureOptions, markdown
-from osbench.report.stats import mean_interval
 from tests.report.runs import NETSWEEP_ROUNDS, netsweep_run
-
-
-@pytest.mark.parametrize("samples", [[3.2, 3.3, 3.35], [8.0, 8.1, 7.96, 8.3, 7.7],
-                                     list(np.random.default_rng(3).normal(6, 1, 10))])
-def test_interval_matches_scipy(samples: list[float]) -> None:
-    ours = mean_interval(samples)
-    low, high = stats.t.interval(0.95, len(samples) - 1, loc=np.mean(samples),
-                                 scale=stats.sem(samples))
-    assert ours.mean == pytest.approx(np.mean(samples))
-    assert (ours.low, ours.high) == (pytest.approx(low), pytest.approx(high))
-
-
-def test_interval_of_one_or_no_sample() -> None:
-    one = mean_interval([4.0])
-    assert (one.n, one.mean) == (1, 4.0) and math.isnan(one.half_width)
-    assert mean_interval([float("nan")]).n == 0
 
 
 def test_stats_per_variant_and_queue_count(netsweep: results.Run) -> None:

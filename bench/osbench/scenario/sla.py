@@ -15,8 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from osbench import stats
 from osbench.scenario.schema import did_you_mean, parse_duration
 from osbench.scenario.source import short_repr
 
@@ -39,18 +38,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 
-_AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
-    "min": lambda a: float(np.min(a)),
-    "max": lambda a: float(np.max(a)),
-    "mean": lambda a: float(np.mean(a)),
-    "median": lambda a: float(np.median(a)),
-    "stddev": lambda a: float(np.std(a, ddof=1)) if len(a) > 1 else math.nan,
-    "sum": lambda a: float(np.sum(a)),
-    "count": lambda a: float(len(a)),
-}
-_PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?|100)")
-
-AGGREGATE_NAMES = (*_AGGREGATES, "p50", "p90", "p95", "p99", "pNN")
+AGGREGATE_NAMES = (*stats.AGGREGATES, "p50", "p90", "p95", "p99", "pNN")
 
 
 class SlaSyntaxError(ValueError):
@@ -90,7 +78,7 @@ class Criterion:
             return float(len(column))
         if len(column) == 0:
             return None
-        value = aggregate(self.aggregate, column)
+        value = stats.aggregate(self.aggregate, column)
         return None if math.isnan(value) else value
 
     def judge(self, metrics: Mapping[str, float], samples: pd.DataFrame) -> Verdict:
@@ -114,20 +102,6 @@ class Verdict:
         return f"{mark} {c.label} {c.op} {c.threshold:g}: measured {got}"
 
 
-def aggregate(name: str, values: np.ndarray) -> float:
-    """Apply aggregate `name` (min, p95, ...) to `values`; percentiles interpolate linearly."""
-    if name in _AGGREGATES:
-        return _AGGREGATES[name](values)
-    match = _PERCENTILE.fullmatch(name)
-    if not match:
-        raise KeyError(name)
-    return float(np.percentile(values, float(match.group(1))))
-
-
-def _is_aggregate(name: str) -> bool:
-    return name in _AGGREGATES or _PERCENTILE.fullmatch(name) is not None
-
-
 def parse(text: str, *, metrics: Mapping[str, str], columns: Mapping[str, str]) -> Criterion:
     """Parse one criterion against the kind's metric and column names."""
     if not isinstance(text, str):
@@ -142,7 +116,7 @@ def parse(text: str, *, metrics: Mapping[str, str], columns: Mapping[str, str]) 
         )
     func, column, metric = match.group("func"), match.group("column"), match.group("metric")
     if func is not None:
-        if not _is_aggregate(func):
+        if not stats.is_aggregate(func):
             raise SlaSyntaxError(
                 f"unknown aggregate {func!r} in {shown}",
                 hint=did_you_mean(func, [a for a in AGGREGATE_NAMES if a != "pNN"])

@@ -22,9 +22,9 @@ import pandas as pd
 from osbench.report import figures
 from osbench.report.model import Plot, Section, Table
 from osbench.report.series import case_ids, case_rows, run_labels, series_label, time_unit
-from osbench.report.stats import ecdf
 from osbench.report.style import FigureOptions
 from osbench.results import Run
+from osbench.stats import ecdf
 
 #: Outcome columns of the outcome table, in the order an instance can fail later.
 OUTCOMES = ("ok", "error", "no_phone_home", "not_created", "build_timeout")

@@ -13,9 +13,9 @@ import pandas as pd
 from osbench.report import figures
 from osbench.report.model import Plot, Section, Table
 from osbench.report.series import run_labels
-from osbench.report.stats import mean_interval
 from osbench.report.style import FigureOptions
 from osbench.results import Run
+from osbench.stats import mean_interval
 
 CONFIDENCE = 0.95
 

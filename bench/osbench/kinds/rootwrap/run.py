@@ -24,10 +24,11 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from osbench import stats
 from osbench.errors import UserError
 from osbench.hosts import Host, LocalHost, close_all, connect, load_inventory
 from osbench.kinds import CaseContext, Kind
-from osbench.kinds.rootwrap import SPEC, config, probe, stats
+from osbench.kinds.rootwrap import SPEC, config, probe
 from osbench.kinds.rootwrap.params import RootwrapParams
 from osbench.scenario import Case
 
@@ -142,7 +143,7 @@ class RootwrapKind(Kind):
         direct = np.asarray(latencies["direct"])
         for k, (mode, values_ms) in enumerate(latencies.items()):
             values = np.asarray(values_ms)
-            summary = stats.summarize(values).as_dict()
+            summary = stats.summarize(values).as_dict(unit_suffix="_ms")
             ratio = (stats.median_ratio(values, direct, seed=seed + k) if mode != "direct"
                      else stats.Ratio(1.0, 1.0, 1.0))
             ctx.record("modes", {"mode": mode, **summary, "ratio": ratio.ratio,
