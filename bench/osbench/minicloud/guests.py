@@ -10,8 +10,10 @@ client (`dhclient -1 -d`, kept in the foreground and stopped by the pid it was
 spawned with, lease or not) asks the DHCP agent's dnsmasq for a lease from inside
 the namespace; only after a lease does the player perform cloud-init's
 `phone_home` as the instance's own user_data (read through Nova's API) asks
-for: a form POST of the requested fields to the URL, `tries` attempts 3 s
-apart, on loopback. Guests whose instance is gone are removed.
+for, on loopback: `osbench.cloudinit`'s, shared with the simulated guests (a
+form POST of the requested fields, every failure retried `tries` attempts in
+all, 3 s apart; a 503 after its Retry-After, without limit). Guests whose
+instance is gone are removed.
 
 It runs as one daemon process started by `osbench minicloud up` (its PID is
 recorded; `down` stops it), and stops itself after `max_lifetime_s` or when
@@ -37,11 +39,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import yaml
-
-from osbench import procs
+from osbench import cloudinit, procs
 from osbench.minicloud import layout
 from osbench.netns import exec_argv
 
@@ -53,12 +52,11 @@ TAP_PREFIX = "tap"
 NIC_NAME_LEN = 14
 #: Our namespaces: `osbmc-g-<port id[:11]>`, one per guest.
 GUEST_NETNS_PREFIX = "osbmc-g-"
-#: cloud-init's phone_home: 10 tries, 3 s apart, unless the user_data says otherwise.
-PHONE_HOME_TRIES = 10
-PHONE_HOME_WAIT_S = 3.0
-#: The form fields cloud-init's phone_home may post.
-PHONE_HOME_FIELDS = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instance_id",
-                     "hostname", "fqdn")
+#: The cloud-init version the guests' phone_home says it is (in its User-Agent).
+CLOUD_INIT_VERSION = "osbench-minicloud-guest"
+#: A phone_home POST that takes longer than this is a failed try (cloud-init sets no
+#: timeout; a guest of the player must not hang on one).
+PHONE_HOME_TIMEOUT_S = 30.0
 #: The Nova microversion that exposes OS-EXT-SRV-ATTR:user_data to admins.
 USER_DATA_MICROVERSION = "2.3"
 GUESTS_LOG = "guests.jsonl"
@@ -91,62 +89,16 @@ def vif_bridge(port: Mapping[str, Any], mapped_bridge: str) -> str:
     return str(name) if name else mapped_bridge
 
 
-@dataclass(frozen=True)
-class PhoneHome:
-    """cloud-init's `phone_home` config of one instance."""
-
-    url: str
-    post: tuple[str, ...]
-    tries: int = PHONE_HOME_TRIES
-
-    def url_for(self, instance_id: str) -> str:
-        """The URL with `$INSTANCE_ID` / `${INSTANCE_ID}` replaced, as cloud-init does."""
-        return self.url.replace("${INSTANCE_ID}", instance_id).replace("$INSTANCE_ID",
-                                                                         instance_id)
-
-    def form(self, values: Mapping[str, str]) -> dict[str, str]:
-        """The posted fields: each requested one, `N/A` where not available."""
-        return {name: values.get(name, "N/A") for name in self.post}
-
-
-def parse_user_data(user_data_b64: str | None) -> PhoneHome | None:
-    """The phone_home config in an instance's base64 user_data, or None if it has none.
-
-    Only `#cloud-config` documents are read (that is what osbench sends);
-    anything else, or a cloud-config without `phone_home`, is None.
-    Raises ValueError for a cloud-config whose phone_home is malformed.
-    """
+def phone_home_config(user_data_b64: str | None) -> cloudinit.PhoneHome | cloudinit.Skipped:
+    """The phone_home config in an instance's user_data as Nova's API shows it
+    (base64, which Nova's metadata service decodes for the guest), or why none."""
     if not user_data_b64:
-        return None
+        return cloudinit.Skipped("no user data")
     try:
-        text = base64.b64decode(user_data_b64, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError(f"user_data is not base64 UTF-8 text: {exc}") from None
-    if not text.startswith("#cloud-config"):
-        return None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"user_data is not valid YAML: {exc}") from None
-    if not isinstance(doc, dict) or "phone_home" not in doc:
-        return None
-    config = doc["phone_home"]
-    if not isinstance(config, dict) or not isinstance(config.get("url"), str):
-        raise ValueError("phone_home needs a url")
-    post = config.get("post", "all")
-    if post == "all":
-        fields: tuple[str, ...] = PHONE_HOME_FIELDS
-    elif isinstance(post, list) and all(isinstance(p, str) for p in post):
-        unknown = sorted(set(post) - set(PHONE_HOME_FIELDS))
-        if unknown:
-            raise ValueError(f"phone_home.post names unknown fields {unknown}")
-        fields = tuple(post)
-    else:
-        raise ValueError(f"phone_home.post must be 'all' or a list, got {post!r}")
-    tries = config.get("tries", PHONE_HOME_TRIES)
-    if not isinstance(tries, int) or tries < 1:
-        raise ValueError(f"phone_home.tries must be a positive integer, got {tries!r}")
-    return PhoneHome(url=config["url"], post=fields, tries=tries)
+        user_data = base64.b64decode(user_data_b64, validate=True)
+    except binascii.Error as exc:
+        return cloudinit.Skipped(f"user_data is not base64: {exc}", malformed=True)
+    return cloudinit.parse_user_data(user_data)
 
 
 def dhclient_script(path: Path) -> Path:
@@ -199,38 +151,17 @@ def parse_lease(text: str) -> dict[str, str] | None:
     return out if "address" in out else None
 
 
-@dataclass(frozen=True)
-class PhoneHomeResult:
-    url: str
-    attempts: int
-    #: The HTTP status that ended it (< 400), None when every try failed.
-    status: int | None
-    error: str = ""
-
-
-async def post_phone_home(config: PhoneHome, instance_id: str, values: Mapping[str, str],
-                          *, wait_s: float = PHONE_HOME_WAIT_S) -> PhoneHomeResult:
-    """cloud-init's phone_home: a form POST of the requested fields, `tries` attempts
-    `wait_s` apart; a status >= 400 or a connection error is retried."""
+async def post_phone_home(config: cloudinit.PhoneHome, instance_id: str,
+                          values: dict[str, str], *,
+                          sec_between: float = cloudinit.SEC_BETWEEN) -> cloudinit.Result:
+    """cloud-init's phone_home POST for one instance, in real time."""
     import aiohttp
 
-    url, form = config.url_for(instance_id), config.form(values)
-    headers = {"User-Agent": "Cloud-Init/osbench-minicloud-guest",
-               "Content-Type": "application/x-www-form-urlencoded"}
-    last = ""
     async with aiohttp.ClientSession() as session:
-        for attempt in range(1, config.tries + 1):
-            try:
-                async with session.post(url, data=urlencode(form), headers=headers,
-                                        timeout=aiohttp.ClientTimeout(total=30)) as reply:
-                    if reply.status < 400:
-                        return PhoneHomeResult(url=url, attempts=attempt, status=reply.status)
-                    last = f"HTTP {reply.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            if attempt < config.tries:
-                await asyncio.sleep(wait_s)
-    return PhoneHomeResult(url=url, attempts=config.tries, status=None, error=last)
+        return await cloudinit.post_form(
+            session, config.url_for(instance_id), config.form(values),
+            policy=config.retry_policy(sec_between), version=CLOUD_INIT_VERSION,
+            sleep=asyncio.sleep, timeout_s=PHONE_HOME_TIMEOUT_S)
 
 
 @dataclass
@@ -467,19 +398,15 @@ class GuestPlayer:
         instance_id = server["id"]
         detail = (await self._get("compute", f"/servers/{instance_id}",
                                   microversion=USER_DATA_MICROVERSION))["server"]
-        try:
-            config = parse_user_data(detail.get("OS-EXT-SRV-ATTR:user_data"))
-        except ValueError as exc:
-            self.record("phone_home_skipped", instance_id=instance_id, reason=str(exc))
-            return
-        if config is None:
-            self.record("phone_home_skipped", instance_id=instance_id,
-                        reason="no phone_home in user_data")
+        config = phone_home_config(detail.get("OS-EXT-SRV-ATTR:user_data"))
+        if isinstance(config, cloudinit.Skipped):
+            self.record("phone_home_skipped", instance_id=instance_id, reason=config.reason,
+                        malformed=config.malformed)
             return
         hostname = str(detail.get("OS-EXT-SRV-ATTR:hostname") or detail.get("name"))
-        values = {"instance_id": instance_id, "hostname": hostname, "fqdn": hostname}
-        result = await post_phone_home(config, instance_id, values)
-        if result.status is not None:
+        result = await post_phone_home(config, instance_id,
+                                       cloudinit.instance_values(instance_id, hostname))
+        if result.ok:
             self.record("phone_home", instance_id=instance_id, url=result.url,
                         status=result.status, attempt=result.attempts,
                         address=lease["address"])

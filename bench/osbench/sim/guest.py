@@ -1,12 +1,10 @@
 """Simulated guests: console logs and cloud-init's `phone_home` module.
 
-`phone_home` follows cloud-init's real module (cc_phone_home): it reads the
-`phone_home` key of `#cloud-config` user data (`url` required, `post` a list
-or `all`, `tries` default 10); replaces `$INSTANCE_ID` / `${INSTANCE_ID}` in
-the URL; sends the requested fields form-encoded by POST with a
-`Cloud-Init/<version>` user agent, a field it cannot supply as `N/A`; and
-retries on connection errors and HTTP >= 400, 3 s apart, `tries` attempts in
-all (HTTP 503 is retried without limit, as recent versions do).
+`phone_home` is `osbench.cloudinit`'s, shared with minicloud's guests: what the
+user data asks for, the form, and when to try again (every failure `tries`
+attempts in all, 3 s apart; a 503 after its Retry-After, without limit, as
+cloud-init >= 25.1 does). This module only plays it on the sim's clock, with
+the sim's aiohttp session, and counts the tries in the cloud's `guest_stats`.
 """
 
 from __future__ import annotations
@@ -18,46 +16,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import yaml
 
+from osbench import cloudinit
 from osbench.clock import Clock
+from osbench.cloudinit import PhoneHome
 from osbench.sim.model import Timeline
 
-POST_ALL = ("pub_key_rsa", "pub_key_ecdsa", "pub_key_ed25519", "instance_id", "hostname", "fqdn")
-RETRY_INTERVAL_S = 3.0  # cloud-init's sec_between for phone_home
-DEFAULT_TRIES = 10
+#: What a simulated server keeps of its user data (`osbench.sim.state`).
+PhoneHomeConfig = PhoneHome
 
 
-@dataclass(frozen=True)
-class PhoneHomeConfig:
-    """The `phone_home` settings of one guest's cloud-config."""
-
-    url: str
-    post: tuple[str, ...]
-    tries: int
-
-
-def parse_phone_home(user_data: str | None) -> PhoneHomeConfig | None:
-    """The phone_home config in user data, or None if there is none (or no url)."""
-    if not user_data or not user_data.lstrip().startswith("#cloud-config"):
-        return None
-    try:
-        cfg = yaml.safe_load(user_data)
-    except yaml.YAMLError:
-        return None  # cloud-init logs the parse error and runs no modules
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("phone_home"), dict):
-        return None
-    ph: dict[str, Any] = cfg["phone_home"]
-    url = ph.get("url")
-    if not isinstance(url, str) or not url:
-        return None  # cloud-init: "Skipping module named phone_home, no 'url' found"
-    post = ph.get("post", "all")
-    fields = POST_ALL if post == "all" else tuple(str(p) for p in post or ())
-    try:
-        tries = int(ph.get("tries", DEFAULT_TRIES))
-    except (TypeError, ValueError):
-        tries = DEFAULT_TRIES  # cloud-init warns and falls back to 10
-    return PhoneHomeConfig(url, fields, max(1, tries))
+def parse_phone_home(user_data: str | None) -> PhoneHome | None:
+    """The phone_home config in user data, None when cloud-init would not phone home."""
+    cfg = cloudinit.parse_user_data(user_data)
+    return cfg if isinstance(cfg, PhoneHome) else None
 
 
 @dataclass(frozen=True)
@@ -67,35 +39,25 @@ class GuestIdentity:
     instance_id: str
     hostname: str
 
-    @property
-    def fqdn(self) -> str:
-        return f"{self.hostname}.novalocal"  # Nova's default dhcp_domain
-
     def host_key(self, kind: str) -> str:
         digest = hashlib.sha256(f"{kind}/{self.instance_id}".encode()).hexdigest()
         return f"{kind} AAAA{digest} root@{self.hostname}"
 
     def available(self) -> dict[str, str]:
-        return {
-            "instance_id": self.instance_id,
-            "hostname": self.hostname,
-            "fqdn": self.fqdn,
-            "pub_key_rsa": self.host_key("ssh-rsa"),
-            "pub_key_ecdsa": self.host_key("ecdsa-sha2-nistp256"),
-            "pub_key_ed25519": self.host_key("ssh-ed25519"),
-        }
+        keys = {"pub_key_rsa": self.host_key("ssh-rsa"),
+                "pub_key_ecdsa": self.host_key("ecdsa-sha2-nistp256"),
+                "pub_key_ed25519": self.host_key("ssh-ed25519")}
+        return cloudinit.instance_values(self.instance_id, self.hostname, host_keys=keys)
 
 
 def phone_home_request(
-    cfg: PhoneHomeConfig, guest: GuestIdentity, *, ipv6: bool
+    cfg: PhoneHome, guest: GuestIdentity, *, ipv6: bool
 ) -> tuple[str, dict[str, str]]:
     """The URL and form fields cloud-init would send."""
-    url = cfg.url.replace("${INSTANCE_ID}", guest.instance_id)
-    url = url.replace("$INSTANCE_ID", guest.instance_id)
+    url = cfg.url_for(guest.instance_id)
     if ipv6:
         url = url.replace("//127.0.0.1", "//[::1]", 1)
-    have = guest.available()
-    return url, {name: have.get(name) or "N/A" for name in cfg.post}
+    return url, cfg.form(guest.available())
 
 
 async def phone_home(
@@ -108,27 +70,18 @@ async def phone_home(
     version: str,
     stats: Counter[str],
 ) -> bool:
-    """POST like cloud-init does; True when the server answered < 400."""
-    headers = {"User-Agent": f"Cloud-Init/{version}"}
-    attempt = 0
-    while attempt < tries:
-        status = None
-        try:
-            async with session.post(url, data=form, headers=headers) as resp:
-                await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, OSError):
+    """POST like cloud-init does; True when the server took it."""
+
+    def count(outcome: cloudinit.Outcome) -> None:
+        if outcome.status is None:
             stats["phone_home_connect_errors"] += 1
         stats["phone_home_attempts"] += 1
-        if status is not None and status < 400:
-            stats["phone_home_ok"] += 1
-            return True
-        if status != 503:
-            attempt += 1
-        if attempt < tries:
-            await clock.sleep(RETRY_INTERVAL_S)
-    stats["phone_home_failed"] += 1
-    return False
+
+    result = await cloudinit.post_form(
+        session, url, form, policy=cloudinit.RetryPolicy(tries=tries), version=version,
+        sleep=clock.sleep, now=lambda: clock.now().timestamp(), on_attempt=count)
+    stats["phone_home_ok" if result.ok else "phone_home_failed"] += 1
+    return result.ok
 
 
 def _dhcp_lines(start: float, end: float, gave_up: bool) -> list[tuple[float, str]]:
