@@ -17,8 +17,8 @@ import pytest
 
 from osbench.errors import UserError
 from osbench.fdlimit import raise_open_file_limit
+from osbench.kinds.boot.connection_guard import FD_RESERVE
 from osbench.kinds.boot.phonehome import (
-    FD_RESERVE,
     Arrival,
     RegistrationServer,
     default_advertise_address,
@@ -301,7 +301,7 @@ async def test_failing_recorder_gets_500_and_the_retry_is_offered_again(
 
     async with RegistrationServer(clock=StepClock(), on_arrival=flaky_journal) as srv:
         srv.expect(["vm-1"])
-        with caplog.at_level(logging.ERROR, logger="osbench.phonehome"):
+        with caplog.at_level(logging.ERROR, logger="osbench.kinds.boot.phonehome"):
             async with session.post(url(srv, "vm-1")) as response:
                 assert response.status == 500
         async with session.post(url(srv, "vm-1")) as response:
@@ -344,7 +344,7 @@ async def test_falls_back_to_ipv4_when_ipv6_is_unavailable(
         return real_create_server(address, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket, "create_server", no_ipv6)
-    with caplog.at_level(logging.WARNING, logger="osbench.phonehome"):
+    with caplog.at_level(logging.WARNING, logger="osbench.kinds.boot.phonehome"):
         async with RegistrationServer(clock=StepClock(), on_arrival=seen.append) as srv:
             assert srv.host == "0.0.0.0"
             async with session.post(url(srv, "vm-1")) as response:

@@ -213,7 +213,8 @@ def attack_size() -> int:
 
 
 async def test_slowloris_does_not_starve_phone_homes() -> None:
-    outcome = await attack_and_phone_home("osbench.phonehome", OPTIONS, attack_size())
+    outcome = await attack_and_phone_home("osbench.kinds.boot.phonehome", OPTIONS,
+                                          attack_size())
 
     assert outcome.statuses == dict.fromkeys(outcome.statuses, 200)
     assert sorted(outcome.statuses) == outcome.recorded

@@ -15,7 +15,8 @@ import pytest
 
 from osbench.clock import RealClock
 from osbench.fdlimit import open_file_limit, raise_open_file_limit
-from osbench.kinds.boot.phonehome import Arrival, RegistrationServer, max_connections_for
+from osbench.kinds.boot.connection_guard import max_connections_for
+from osbench.kinds.boot.phonehome import Arrival, RegistrationServer
 from osbench.logthrottle import Throttle
 
 #: How long a test waits for something that should happen at once, or after

@@ -154,8 +154,8 @@ class _StdlibServer(ThreadingHTTPServer):
     two servers are compared, not their backlogs: with 5, a burst of 1000 on
     this machine saw 124 connections reset after ~120 s (SYN/ACK retries
     exhausted while the accept queue was full), which would take this whole
-    suite past its time budget. That is why osbench.phonehome.LISTEN_BACKLOG is
-    2048.
+    suite past its time budget. That is why osbench.kinds.boot.phonehome.LISTEN_BACKLOG
+    is 2048.
     """
 
     daemon_threads = True

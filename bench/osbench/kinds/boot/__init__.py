@@ -1,7 +1,8 @@
 """Kind `boot`: scale-up instance boots, counted by cloud-init phone-home.
 
 The package: `params` (schema), `run` (a case), `tracker` (one listing per poll
-cycle), `phonehome` + `registration` (the server guests phone home to), `cleanup`
+cycle), `phonehome` (the registration server guests phone home to) and
+`connection_guard` (its caps on connections and its stall timeouts), `cleanup`
 (what the run created, found by name and metadata), `console_log` (why a silent
 guest is silent), `report` and `story` (report sections and field-notes chapters).
 """

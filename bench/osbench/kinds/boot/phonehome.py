@@ -13,10 +13,10 @@ is a secret per run, so strays from other runs or scanners cannot count.
 
 Anyone who can reach the port can also try to starve it, and a starved
 server records guests as `no_phone_home`: a false failed capacity test. So
-every connection is admitted under a cap per source address and in all, and
-closed when it stalls (idle, headers, body: see `RegistrationServer`); one
-request per connection, as cloud-init sends one POST per boot; and the same
-complaint is logged once per interval with a count (`osbench.logthrottle`).
+every connection goes through a `ConnectionGuard` (`connection_guard`: caps
+per source address and in all, closed when it stalls); one request per
+connection, as cloud-init sends one POST per boot; and the same complaint is
+logged once per interval with a count (`osbench.logthrottle`).
 """
 
 from __future__ import annotations
@@ -37,14 +37,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType, TracebackType
-from typing import Self, cast
+from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
 from osbench.clock import Clock
 from osbench.errors import UserError
-from osbench.fdlimit import raise_open_file_limit
+from osbench.kinds.boot import connection_guard
+from osbench.kinds.boot.connection_guard import (
+    BODY_TIMEOUT_S,
+    HEADER_TIMEOUT_S,
+    IDLE_TIMEOUT_S,
+    ConnectionGuard,
+    peer_address,
+)
 from osbench.logthrottle import Throttle
 
 log = logging.getLogger(__name__)
@@ -60,36 +67,13 @@ LISTEN_BACKLOG = 2048
 #: a port in use or not permitted (a user error, not a reason to fall back).
 _NO_IPV6_ERRNOS = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT})
 
-#: Connections open at once, at most. The headline experiment's 1000 guests
-#: phoning home together need up to 1000; 4096 leaves 4x headroom. Each costs
-#: a file descriptor and at most ~32 KB buffered (`_MAX_HEAD_BYTES` plus the
-#: body limit), 128 MB in all.
-MAX_CONNECTIONS = 4096
-#: File descriptors left to the rest of the process (journal, the cloud API's
-#: connection pool, logs, the event loop's own) when the open-file limit, not
-#: MAX_CONNECTIONS, sets the cap.
-FD_RESERVE = 256
-#: One source address may hold this share of the connections: guests behind
-#: one SNAT router (tenant networks without floating IPs) all come from one
-#: address, so the share is large, yet an attacker at one address leaves
-#: three quarters to everyone else.
-SOURCE_SHARE = 4
-#: cloud-init connects and sends its whole POST at once; these leave room for
-#: several TCP retransmissions (200 ms, 400 ms, ... doubling) on a lossy
-#: guest network, and bound how long an attacker holds a connection to 30 s.
-IDLE_TIMEOUT_S = 10.0
-HEADER_TIMEOUT_S = 10.0
-BODY_TIMEOUT_S = 10.0
 #: The same complaint (a refused connection, a timeout, asyncio's accept
 #: errors) is logged at most once per this many seconds, with a count.
 LOG_INTERVAL_S = 10.0
-#: Bytes a connection may send before its request starts, on top of the body
-#: limit (a read can carry the start of the body). cloud-init's head is ~300.
-_MAX_HEAD_BYTES = 16384
 #: Loggers that log once per event under attack: asyncio's accept loop
 #: ("socket.accept() out of system resource"), aiohttp's per-request errors,
-#: and this module's own notes on refused and timed-out connections.
-_THROTTLED_LOGGERS = ("asyncio", "aiohttp.server", __name__)
+#: and the guard's notes on refused and timed-out connections.
+_THROTTLED_LOGGERS = ("asyncio", "aiohttp.server", __name__, connection_guard.__name__)
 
 #: Read size when draining a body; bodies are at most a few kilobytes.
 _READ_CHUNK = 65536
@@ -155,7 +139,8 @@ class RegistrationServer:
     raises to its hard limit; and a SOURCE_SHARE of that per source). A connection is closed if
     nothing arrives within `idle_timeout_s`, or its request headers are not
     complete `header_timeout_s` after their first byte; a body not complete
-    within `body_timeout_s` gets 408. Each is counted in `closed_early`.
+    within `body_timeout_s` gets 408. Each is counted in `closed_early`
+    (see `connection_guard`).
     """
 
     def __init__(
@@ -182,13 +167,11 @@ class RegistrationServer:
             )
         if max_body_bytes < 0:
             raise ValueError(f"max_body_bytes must be >= 0, got {max_body_bytes!r}")
-        for name, value in [("max_connections", max_connections),
-                            ("max_connections_per_source", max_connections_per_source),
-                            ("idle_timeout_s", idle_timeout_s),
-                            ("header_timeout_s", header_timeout_s),
-                            ("body_timeout_s", body_timeout_s)]:
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
+        self.guard = ConnectionGuard(
+            max_connections=max_connections,
+            max_connections_per_source=max_connections_per_source,
+            idle_timeout_s=idle_timeout_s, header_timeout_s=header_timeout_s,
+            body_timeout_s=body_timeout_s, max_body_bytes=max_body_bytes)
         self.clock = clock
         self.on_arrival = on_arrival
         self.host = host
@@ -196,22 +179,12 @@ class RegistrationServer:
         self.token = token if token is not None else secrets.token_urlsafe(16)
         self.max_body_bytes = max_body_bytes
         self.advertised_url = advertised_url
-        self.max_connections = max_connections
-        self.max_connections_per_source = max_connections_per_source
-        self.idle_timeout_s = idle_timeout_s
-        self.header_timeout_s = header_timeout_s
-        self.body_timeout_s = body_timeout_s
         self.arrivals: list[Arrival] = []
-        #: Connections refused or cut short, by reason: "per_source", "total"
-        #: (refused over a cap), "idle", "header", "oversize" (closed), "body" (408).
-        self.closed_early: Counter[str] = Counter()
         self._token_bytes = self.token.encode()
         self._expected: set[str] = set()
         self._arrived: set[str] = set()
         self._runner: web.ServerRunner | None = None
         self._listener: asyncio.Server | None = None
-        self._connections: dict[asyncio.Transport, _Connection] = {}
-        self._open_per_source: Counter[str] = Counter()
         self._throttle = Throttle(log_interval_s)
 
     # -- lifecycle ---------------------------------------------------------
@@ -220,10 +193,7 @@ class RegistrationServer:
         """Bind and start serving; afterwards `port` is the bound port."""
         if self._runner is not None:
             raise RuntimeError("registration server already started")
-        if self.max_connections is None:
-            self.max_connections = max_connections_for(raise_open_file_limit())
-        if self.max_connections_per_source is None:
-            self.max_connections_per_source = max(1, self.max_connections // SOURCE_SHARE)
+        max_connections, max_per_source = self.guard.set_caps()
         sock = self._bind()
         try:
             # lingering_time=0: after a 408 or 413, close rather than read on
@@ -233,10 +203,11 @@ class RegistrationServer:
             await runner.setup()
             self._runner = runner  # before the first connection can arrive
             try:
-                # Not a SockSite: every connection goes through _Connection,
+                # Not a SockSite: every connection goes through the guard,
                 # which admits it under the caps and closes it when it stalls.
                 self._listener = await asyncio.get_running_loop().create_server(
-                    lambda: _Connection(self), sock=sock, backlog=LISTEN_BACKLOG)
+                    lambda: self.guard.protocol(self._request_handler), sock=sock,
+                    backlog=LISTEN_BACKLOG)
             except BaseException:
                 self._runner = None
                 await runner.cleanup()
@@ -247,8 +218,8 @@ class RegistrationServer:
         self._throttle.attach(*_THROTTLED_LOGGERS)
         self.host, self.port = sock.getsockname()[:2]
         log.info("registration server listening on %s port %d (at most %d connections, "
-                 "%d per source address)", self.host, self.port, self.max_connections,
-                 self.max_connections_per_source)
+                 "%d per source address)", self.host, self.port, max_connections,
+                 max_per_source)
 
     async def stop(self) -> None:
         """Stop listening and close connections; safe to call twice."""
@@ -260,8 +231,7 @@ class RegistrationServer:
             if listener is not None:
                 listener.close()
             await runner.cleanup()  # closes idle connections, lets requests finish
-            for connection in list(self._connections.values()):
-                connection.abort()
+            self.guard.abort_all()
             if listener is not None:
                 await listener.wait_closed()
         finally:
@@ -271,6 +241,12 @@ class RegistrationServer:
                         self.port, self.closed_early.total(),
                         ", ".join(f"{n} {reason}" for reason, n in
                                   sorted(self.closed_early.items())))
+
+    def _request_handler(self) -> web.RequestHandler:
+        """aiohttp's handler for one admitted connection."""
+        runner = self._runner
+        assert runner is not None and runner.server is not None
+        return runner.server()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -369,66 +345,49 @@ class RegistrationServer:
         return self._arrived & self._expected
 
     @property
-    def open_connections(self) -> int:
-        """Connections open now (admitted, not yet closed)."""
-        return len(self._connections)
-
-    @property
     def strays(self) -> list[Arrival]:
         """Arrivals whose instance id is (still) not expected, in arrival order."""
         return [a for a in self.arrivals if a.instance_id not in self._expected]
 
-    # -- connections -------------------------------------------------------
+    # -- the connection guard's numbers ------------------------------------
 
-    def _admit(self, connection: _Connection, transport: asyncio.Transport) -> str | None:
-        """Count a new connection in; the reason it is refused, or None."""
-        assert self.max_connections is not None and self.max_connections_per_source is not None
-        if self._open_per_source[connection.source] >= self.max_connections_per_source:
-            return "per_source"
-        if len(self._connections) >= self.max_connections:
-            return "total"
-        self._open_per_source[connection.source] += 1
-        self._connections[transport] = connection
-        return None
+    @property
+    def closed_early(self) -> Counter[str]:
+        """Connections refused or cut short, by reason: "per_source", "total"
+        (refused over a cap), "idle", "header", "oversize" (closed), "body" (408)."""
+        return self.guard.closed_early
 
-    def _release(self, connection: _Connection, transport: asyncio.Transport) -> None:
-        del self._connections[transport]
-        self._open_per_source[connection.source] -= 1
-        if not self._open_per_source[connection.source]:
-            del self._open_per_source[connection.source]
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (admitted, not yet closed)."""
+        return self.guard.open_connections
 
-    def _closed_early(self, reason: str, source: str) -> None:
-        """Count a refused or cut-short connection; say so (throttled)."""
-        self.closed_early[reason] += 1
-        if reason == "per_source":
-            log.warning("refused a connection from %s: %d open from that address "
-                        "(max_connections_per_source)", source, self.max_connections_per_source)
-        elif reason == "total":
-            log.warning("refused a connection from %s: %d open (max_connections)",
-                        source, self.max_connections)
-        elif reason == "idle":
-            log.warning("closed a connection from %s: nothing received in %g s "
-                        "(idle_timeout_s)", source, self.idle_timeout_s)
-        elif reason == "header":
-            log.warning("closed a connection from %s: request headers not complete %g s "
-                        "after their first byte (header_timeout_s)", source,
-                        self.header_timeout_s)
-        elif reason == "oversize":
-            log.warning("closed a connection from %s: over %d bytes before its request "
-                        "began", source, _MAX_HEAD_BYTES + self.max_body_bytes)
-        else:
-            log.warning("answered 408 to %s: body not complete in %g s (body_timeout_s)",
-                        source, self.body_timeout_s)
+    @property
+    def max_connections(self) -> int | None:
+        return self.guard.max_connections
+
+    @property
+    def max_connections_per_source(self) -> int | None:
+        return self.guard.max_connections_per_source
+
+    @property
+    def idle_timeout_s(self) -> float:
+        return self.guard.idle_timeout_s
+
+    @property
+    def header_timeout_s(self) -> float:
+        return self.guard.header_timeout_s
+
+    @property
+    def body_timeout_s(self) -> float:
+        return self.guard.body_timeout_s
 
     # -- HTTP --------------------------------------------------------------
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         wall_time = self.clock.now()
         monotonic = self.clock.monotonic()
-        transport = request.transport
-        connection = self._connections.get(transport) if transport is not None else None
-        if connection is not None:
-            connection.request_started()
+        self.guard.request_started(request.transport)
 
         # Undecoded: token and id are plain ASCII, and a %2F must not split.
         parts = request.rel_url.raw_path.split("/")
@@ -452,7 +411,7 @@ class RegistrationServer:
             async with asyncio.timeout(self.body_timeout_s):
                 body = None if too_large else await _read_limited(request, self.max_body_bytes)
         except TimeoutError:
-            self._closed_early("body", _peer(request.remote)[0])
+            self.guard.closed("body", peer_address(request.remote)[0])
             return _reply(408, f"body not complete in {self.body_timeout_s:g} s")
         if body is None:
             return _reply(413, f"body over {self.max_body_bytes} bytes")
@@ -463,7 +422,7 @@ class RegistrationServer:
         except ValueError as exc:
             return _reply(400, f"malformed body: {exc}")
 
-        source_address, address_family = _peer(request.remote)
+        source_address, address_family = peer_address(request.remote)
         arrival = Arrival(
             instance_id=instance_id,
             hostname=fields.get("hostname"),
@@ -485,108 +444,6 @@ class RegistrationServer:
             log.exception("recording the phone-home of %s failed; guest will retry", instance_id)
             return _reply(500, "recording failed; retry")
         return _reply(200, "ok")
-
-
-class _Connection(asyncio.Protocol):
-    """One accepted connection: admitted under the server's caps, closed when
-    it stalls. The HTTP itself is aiohttp's handler, which this wraps (aiohttp
-    has no header timeout, and only recent versions time out a silent client).
-    """
-
-    def __init__(self, server: RegistrationServer) -> None:
-        self._server = server
-        self._handler: web.RequestHandler | None = None  # None: refused or not yet made
-        self.transport: asyncio.Transport | None = None
-        self.source = ""
-        self._received = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._first_byte_at: float | None = None
-        self._in_request = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.Transport, transport)  # a stream transport: TCP
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
-        self.source = _peer(str(peer[0]) if peer else None)[0]
-        refused = self._server._admit(self, transport)
-        if refused is not None:
-            transport.abort()  # at once: frees the descriptor without a FIN wait
-            self._server._closed_early(refused, self.source)
-            return
-        runner = self._server._runner
-        assert runner is not None and runner.server is not None
-        self._handler = runner.server()
-        self._handler.connection_made(transport)
-        self._arm(self._server.idle_timeout_s)
-
-    def data_received(self, data: bytes) -> None:
-        if self._handler is None:
-            return
-        if not self._in_request:
-            if self._first_byte_at is None:
-                self._first_byte_at = asyncio.get_running_loop().time()
-                self._arm(self._server.header_timeout_s)
-            self._received += len(data)
-            if self._received > _MAX_HEAD_BYTES + self._server.max_body_bytes:
-                self._close_early("oversize")
-                return
-        self._handler.data_received(data)
-
-    def eof_received(self) -> None:
-        if self._handler is not None:
-            self._handler.eof_received()
-
-    def pause_writing(self) -> None:
-        if self._handler is not None:
-            self._handler.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._handler is not None:
-            self._handler.resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        handler, self._handler = self._handler, None
-        if handler is None:
-            return
-        self._disarm()
-        assert self.transport is not None
-        self._server._release(self, self.transport)
-        handler.connection_lost(exc)
-
-    def request_started(self) -> None:
-        """Headers are complete: from here the handler's body timeout applies."""
-        self._in_request = True
-        self._disarm()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _arm(self, timeout_s: float) -> None:
-        self._disarm()
-        self._timer = asyncio.get_running_loop().call_later(timeout_s, self._expire)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expire(self) -> None:
-        self._timer = None
-        if not self._in_request:
-            self._close_early("idle" if self._first_byte_at is None else "header")
-
-    def _close_early(self, reason: str) -> None:
-        self._server._closed_early(reason, self.source)
-        self.abort()
-
-
-def max_connections_for(open_file_limit: int) -> int:
-    """The default cap on connections for a process allowed `open_file_limit`
-    open files: MAX_CONNECTIONS, or what the limit leaves after FD_RESERVE
-    (but at least half the limit), whichever is less.
-    """
-    return min(MAX_CONNECTIONS, max(open_file_limit - FD_RESERVE, open_file_limit // 2, 1))
 
 
 class _UnsupportedType(ValueError):
@@ -657,21 +514,6 @@ def _json_depth(body: bytes) -> int:
         elif byte in b"]}":
             depth -= 1
     return deepest
-
-
-def _peer(remote: str | None) -> tuple[str, str]:
-    """(address, family) of a peer; IPv4-mapped IPv6 counts as IPv4."""
-    if remote is None:
-        return "", "unknown"
-    try:
-        ip = ipaddress.ip_address(remote)
-    except ValueError:
-        return remote, "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped), "ipv4"
-        return remote, "ipv6"
-    return remote, "ipv4"
 
 
 def default_advertise_address(api_url: str) -> str:

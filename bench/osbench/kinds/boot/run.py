@@ -27,7 +27,7 @@ from osbench.kinds.boot.cleanup import (
     run_tag,
 )
 from osbench.kinds.boot.params import OUTCOMES, BootParams, batch_sizes
-from osbench.kinds.boot.registration import Arrival, RegistrationServer, default_advertise_address
+from osbench.kinds.boot.phonehome import Arrival, RegistrationServer, default_advertise_address
 from osbench.kinds.boot.tracker import Tracker
 from osbench.scenario import Case
 
