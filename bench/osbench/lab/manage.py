@@ -22,7 +22,7 @@ import yaml
 
 from osbench import netns, procs
 from osbench.clock import RealClock
-from osbench.errors import HostError, UserError
+from osbench.errors import HostError, MachineError, UserError
 from osbench.hosts.local import LocalHost
 from osbench.lab.topology import (
     CLIENT_SUBNET,
@@ -45,8 +45,10 @@ _clock = RealClock()
 _root = LocalHost("lab")
 
 
-class LabError(UserError):
-    """The lab could not be built or is not usable; the message says what to do."""
+class LabError(MachineError):
+    """This machine could not build or remove the lab: a tool it needs is missing or
+    failed (`ip netns add`, sshd that does not listen). The message names it and says
+    what to do. Running the lab without root is a UserError instead."""
 
 
 @dataclass
@@ -111,10 +113,11 @@ def stored_config(state_dir: Path | None = None) -> LabConfig | None:
 
 
 def require_root_and_tools() -> None:
-    """LabError unless we are root and every tool the lab runs is installed."""
+    """UserError unless we are root; LabError unless every tool the lab runs is
+    installed."""
     if os.geteuid() != 0:
-        raise LabError("the local lab needs root (network namespaces, veth links, sshd)",
-                       hint="run `sudo osbench lab ...`")
+        raise UserError("the local lab needs root (network namespaces, veth links, sshd)",
+                        hint="run `sudo osbench lab ...`")
     missing = [f"{tool} ({pkg})" for tool, pkg in REQUIRED_TOOLS.items()
                if shutil.which(tool) is None]
     if missing:
@@ -142,6 +145,14 @@ async def up(config: LabConfig) -> Path:
 async def down(config: LabConfig) -> list[str]:
     """Remove every process, namespace, link and file of the lab; what was removed."""
     require_root_and_tools()
+    try:
+        return await _remove(config)
+    except HostError as exc:
+        raise LabError(f"lab down failed: {exc}",
+                       hint="run `osbench lab down` again once that is fixed") from None
+
+
+async def _remove(config: LabConfig) -> list[str]:
     stored = stored_config(config.state_dir)
     prefixes = sorted({config.prefix} | ({stored.prefix} if stored else set()))
     removed: list[str] = []

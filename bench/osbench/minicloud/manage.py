@@ -28,7 +28,8 @@ from typing import Any
 import yaml
 
 from osbench import netns, procs
-from osbench.errors import UserError
+from osbench.errors import MachineError, StillRunning, UserError
+from osbench.hosts.base import stderr_tail
 from osbench.minicloud import config, layout, services
 from osbench.minicloud.guests import GUEST_NETNS_PREFIX, GUESTS_LOG
 
@@ -44,8 +45,11 @@ PLAYER = "guest-player"
 READY_TIMEOUT_S = 180.0
 
 
-class MinicloudError(UserError):
-    """minicloud cannot do what was asked; the message says what to do."""
+class MinicloudError(MachineError):
+    """This machine failed minicloud: a tool (apt-get, rabbitmqctl, ...) failed, a
+    service exited or never listened. The message names it and says where to look.
+    A mistake of the user's (not root, a machine minicloud must not touch) is a
+    UserError instead."""
 
 
 @dataclass
@@ -75,8 +79,9 @@ def run(argv: list[str] | tuple[str, ...], *, user: str | None = None,
         input_text: str | None = None, timeout_s: float = 600.0,
         env: dict[str, str] | None = None, check: bool = True,
         secrets: tuple[str, ...] = ()) -> str:
-    """Run a command to completion; MinicloudError with its output's tail on failure.
-    Each of `secrets` is shown as *** in that error (it goes to consoles and CI logs)."""
+    """Run a command to completion; MinicloudError with its output's tail (one line)
+    on failure. Each of `secrets` is shown as *** in that error (it goes to consoles
+    and CI logs)."""
     full_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                 "HOME": "/root", **(env or {})}
     try:
@@ -89,7 +94,7 @@ def run(argv: list[str] | tuple[str, ...], *, user: str | None = None,
     except OSError as exc:
         raise MinicloudError(f"{argv[0]}: {exc}") from None
     if check and proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr).strip()[-1500:]
+        tail = stderr_tail(proc.stdout + proc.stderr) or "(no output)"
         raise MinicloudError(_redacted(f"{' '.join(argv)} failed (exit {proc.returncode}): "
                                        f"{tail}", secrets))
     return proc.stdout
@@ -129,17 +134,18 @@ def claim_configs(etc: Path = Path("/etc")) -> None:
 
 def preflight(etc: Path = Path("/etc")) -> None:
     if os.geteuid() != 0:
-        raise MinicloudError("minicloud needs root: it installs and runs OpenStack on this "
-                             "machine", hint="run `sudo osbench minicloud ...` on a "
-                             "disposable machine or CI runner")
+        raise UserError("minicloud needs root: it installs and runs OpenStack on this "
+                        "machine", hint="run `sudo osbench minicloud ...` on a "
+                        "disposable machine or CI runner")
     foreign = foreign_configs(etc)
     if foreign:
-        raise MinicloudError(
+        raise UserError(
             f"refusing to touch OpenStack configuration minicloud did not write: "
             f"{', '.join(str(p) for p in foreign)}",
             hint="minicloud is for disposable machines and CI; use a fresh machine")
     if not Path("/usr/bin/apt-get").exists():
-        raise MinicloudError("minicloud needs Debian 12 (apt-get not found)")
+        raise UserError("minicloud needs Debian 12 (apt-get not found)",
+                        hint="run it on a disposable Debian 12 machine or CI runner")
 
 
 # -- install ---------------------------------------------------------------
@@ -241,8 +247,8 @@ def write_clouds_yaml(secrets: config.Secrets, path: Path = layout.CLOUDS_YAML) 
     old = clouds.get(layout.CLOUD_NAME)
     if isinstance(old, dict) and old.get("auth", {}).get("auth_url") != entry["auth"][
             "auth_url"]:  # type: ignore[index]
-        raise MinicloudError(f"{path} has a {layout.CLOUD_NAME!r} entry minicloud did not "
-                             "write", hint="rename that entry")
+        raise UserError(f"{path} has a {layout.CLOUD_NAME!r} entry minicloud did not write",
+                        hint="rename that entry")
     if isinstance(old, dict) and "osbench_metadata" in old:
         entry["osbench_metadata"] = old["osbench_metadata"]
     clouds[layout.CLOUD_NAME] = entry
@@ -309,7 +315,7 @@ def stop_all(state_dir: Path) -> list[str]:
         try:
             if services.stop(rec):
                 stopped.append(f"{name} (pid {rec.pid})")
-        except services.StillRunning as exc:
+        except StillRunning as exc:
             stopped.append(f"{name} (pid {rec.pid}) NOT stopped: {exc}; still recorded, "
                            "run `osbench minicloud down` again")
             continue
@@ -496,7 +502,7 @@ def down(state_dir: Path) -> list[str]:
     if network_id:
         pid = procs.pid_of(Path(f"/var/lib/neutron/dhcp/{network_id}/pid"))
         if pid is not None:
-            with contextlib.suppress(services.StillRunning):
+            with contextlib.suppress(StillRunning):
                 services.stop(services.Recorded("dnsmasq", pid,
                                                 procs.start_ticks(pid) or 0, ()))
             removed.append(f"process dnsmasq (pid {pid})")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osbench import procs
+from osbench.errors import MachineError, StillRunning
 from osbench.minicloud.layout import HOST, PORTS, SYSTEM_PYTHON
 
 PIDS_FILE = "pids.json"
@@ -112,8 +113,8 @@ class PidBook:
         except FileNotFoundError:
             return {}
         except ValueError as exc:
-            raise ValueError(f"{self.path} is corrupt ({exc}): remove the processes it "
-                             "named by hand, then the file") from None
+            raise MachineError(f"{self.path} is corrupt ({exc}): remove the processes it "
+                               "named by hand, then the file") from None
         return {r["name"]: Recorded(name=r["name"], pid=int(r["pid"]),
                                     start_ticks=int(r["start_ticks"]), argv=tuple(r["argv"]))
                 for r in rows}
@@ -159,10 +160,6 @@ def port_open(port: int, host: str = HOST, timeout_s: float = 0.5) -> bool:
     return False
 
 
-class StillRunning(Exception):
-    """Processes of a stopped service outlived SIGKILL (their pids are the message)."""
-
-
 def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
     """Stop a recorded process, its group and its descendants, and wait until every one
     of them has exited (SIGKILL after `grace_s`). False if it was already gone;
@@ -183,7 +180,7 @@ def stop(rec: Recorded, *, grace_s: float = STOP_GRACE_S) -> bool:
         own.wait(timeout=grace_s)
     survivors = alive()
     if survivors:
-        raise StillRunning(f"pids {sorted(survivors)} outlived SIGKILL")
+        raise StillRunning(survivors)
     return True
 
 
