@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from osbench import procs
+from osbench import cloudinit, procs
 from osbench.clock import RealClock
 from osbench.errors import MachineError, UserError
 from osbench.kinds.boot import DEFAULT_USER_DATA
@@ -58,40 +58,31 @@ def test_vif_bridge_prefers_the_binding_then_the_mapped_bridge() -> None:
 
 # -- user_data ---------------------------------------------------------------
 
-def test_parse_user_data_reads_what_osbench_sends() -> None:
+def test_phone_home_config_reads_what_osbench_sends() -> None:
+    """The base64 user_data of Nova's API, decoded and read by osbench.cloudinit (whose
+    own tests are tests/sim/test_cloudinit.py)."""
     text = DEFAULT_USER_DATA.format(phone_home_url="http://127.0.0.1:8000/tok/$INSTANCE_ID/")
-    ph = guests.parse_user_data(b64(text))
-    assert ph is not None
-    assert ph.post == ("instance_id", "hostname", "fqdn")
-    assert ph.tries == 10
-    assert ph.url_for("abc") == "http://127.0.0.1:8000/tok/abc/"
-    assert ph.form({"instance_id": "abc", "hostname": "h"}) == {
-        "instance_id": "abc", "hostname": "h", "fqdn": "N/A"}
-
-
-def test_parse_user_data_all_fields_and_braced_instance_id() -> None:
-    ph = guests.parse_user_data(b64("#cloud-config\nphone_home:\n  url: http://x/${INSTANCE_ID}\n"
-                                    "  post: all\n  tries: 2\n"))
-    assert ph is not None and ph.post == guests.PHONE_HOME_FIELDS and ph.tries == 2
-    assert ph.url_for("i-1") == "http://x/i-1"
+    assert guests.phone_home_config(b64(text)) == cloudinit.PhoneHome(
+        url="http://127.0.0.1:8000/tok/$INSTANCE_ID/", post=("instance_id", "hostname", "fqdn"),
+        tries=10)
 
 
 @pytest.mark.parametrize("text", ["#!/bin/sh\necho hi\n", "#cloud-config\npackages: [curl]\n"])
-def test_user_data_without_phone_home_is_none(text: str) -> None:
-    assert guests.parse_user_data(b64(text)) is None
-    assert guests.parse_user_data(None) is None
+def test_user_data_without_phone_home_is_skipped(text: str) -> None:
+    for user_data in (b64(text), None):
+        skipped = guests.phone_home_config(user_data)
+        assert isinstance(skipped, cloudinit.Skipped) and not skipped.malformed
 
 
 @pytest.mark.parametrize(("payload", "message"), [
     ("not base64!", "base64"),
     (b64("#cloud-config\nphone_home: {post: all}\n"), "url"),
-    (b64("#cloud-config\nphone_home: {url: 'http://x/', post: [hostname, password]}\n"),
-     "unknown fields"),
-    (b64("#cloud-config\nphone_home: {url: 'http://x/', tries: 0}\n"), "tries"),
+    (b64("#cloud-config\nphone_home: {url: 'http://x/', post: hostname}\n"), "post"),
 ])
-def test_malformed_phone_home_is_a_clear_error(payload: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        guests.parse_user_data(payload)
+def test_malformed_phone_home_is_skipped_as_cloud_init_does(payload: str, message: str) -> None:
+    skipped = guests.phone_home_config(payload)
+    assert isinstance(skipped, cloudinit.Skipped) and skipped.malformed
+    assert message in skipped.reason
 
 
 async def test_phone_home_post_is_recorded_by_the_registration_server() -> None:
@@ -100,15 +91,15 @@ async def test_phone_home_post_is_recorded_by_the_registration_server() -> None:
                                   host="127.0.0.1", port=0) as srv:
         srv.expect(["inst-1"])
         user_data = DEFAULT_USER_DATA.format(phone_home_url=srv.url_template("127.0.0.1"))
-        ph = guests.parse_user_data(b64(user_data))
-        assert ph is not None
-        result = await guests.post_phone_home(ph, "inst-1", {"instance_id": "inst-1",
-                                                             "hostname": "vm-1",
-                                                             "fqdn": "vm-1"})
-    assert result.status == 200 and result.attempts == 1
+        ph = guests.phone_home_config(b64(user_data))
+        assert isinstance(ph, cloudinit.PhoneHome)
+        result = await guests.post_phone_home(ph, "inst-1",
+                                              cloudinit.instance_values("inst-1", "vm-1"))
+    assert result.ok and result.status == 200 and result.attempts == 1
     assert [a.instance_id for a in seen] == ["inst-1"]
     assert seen[0].known and seen[0].hostname == "vm-1"
-    assert dict(seen[0].fields) == {"instance_id": "inst-1", "hostname": "vm-1", "fqdn": "vm-1"}
+    assert dict(seen[0].fields) == {"instance_id": "inst-1", "hostname": "vm-1",
+                                    "fqdn": "vm-1.novalocal"}
 
 
 async def test_phone_home_retries_then_gives_up() -> None:
@@ -116,9 +107,9 @@ async def test_phone_home_retries_then_gives_up() -> None:
     async with RegistrationServer(clock=RealClock(), on_arrival=seen.append,
                                   host="127.0.0.1", port=0) as srv:
         wrong = srv.url_template("127.0.0.1").replace(srv.token, "wrong-token")
-        ph = guests.PhoneHome(url=wrong, post=("hostname",), tries=3)
-        result = await guests.post_phone_home(ph, "inst-1", {}, wait_s=0.01)
-    assert result.status is None and result.attempts == 3 and result.error == "HTTP 403"
+        ph = cloudinit.PhoneHome(url=wrong, post=("hostname",), tries=3)
+        result = await guests.post_phone_home(ph, "inst-1", {}, sec_between=0.01)
+    assert not result.ok and result.attempts == 3 and result.error == "HTTP 403"
     assert seen == []
 
 
