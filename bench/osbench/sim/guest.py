@@ -22,9 +22,6 @@ from osbench.clock import Clock
 from osbench.cloudinit import PhoneHome
 from osbench.sim.model import Timeline
 
-#: What a simulated server keeps of its user data (`osbench.sim.state`).
-PhoneHomeConfig = PhoneHome
-
 
 def parse_phone_home(user_data: str | None) -> PhoneHome | None:
     """The phone_home config in user data, None when cloud-init would not phone home."""

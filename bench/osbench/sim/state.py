@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from osbench.sim.guest import PhoneHomeConfig
+from osbench.cloudinit import PhoneHome
 from osbench.sim.model import Fault, Timeline
 
 
@@ -101,7 +101,7 @@ class Server:
     metadata: dict[str, str]
     tags: list[str]
     user_data: str | None
-    phone_home: PhoneHomeConfig | None
+    phone_home: PhoneHome | None
     timeline: Timeline
     port: Port | None
     console: list[tuple[float, str]] = field(default_factory=list)
