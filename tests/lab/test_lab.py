@@ -10,6 +10,8 @@ import asyncio
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,3 +174,19 @@ def test_lab_needs_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     assert capsys.readouterr().err == (
         "osbench: error: the local lab needs root (network namespaces, veth links, sshd) "
         "(run `sudo osbench lab ...`)\n")
+
+
+def test_a_missing_tool_is_a_machine_failure_on_one_line(tmp_path: Path) -> None:
+    """The `osbench` command for real, on a PATH where none of the lab's tools is:
+    exit 1 (the machine, not the user), one line naming them, no traceback; the
+    check comes before anything is made."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "osbench", "lab", "--state-dir", str(tmp_path / "state"), "up"],
+        env={**os.environ, "PATH": str(empty)}, capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+    assert re.fullmatch(r"osbench: error: missing tools: ip \(iproute2\), ethtool \(ethtool\), "
+                        r"iperf3 \(iperf3\), ssh-keygen \(openssh-client\)[^\n]* "
+                        r"\(run ./bootstrap as root, [^\n]*\)\n", proc.stderr), proc.stderr
+    assert not (tmp_path / "state").exists()

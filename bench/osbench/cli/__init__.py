@@ -1,10 +1,12 @@
 """The `osbench` command: the only module that reads argv, prints for humans
 and chooses the exit code.
 
-Exit codes: 0 ok; 1 a check failed (SLA breach, regression); 2 a user error
-(one line on stderr); 3 cleanup could not prove that everything the run
-created is gone (`osbench cleanup RUN` finds the rest); 130 interrupted.
-Anything else is a bug and keeps its traceback.
+Exit codes: 0 ok; 1 a check failed (SLA breach, regression), or this machine
+or a tool it ran failed (MachineError: one line on stderr naming the tool,
+with the tail of its output); 2 a user error (one line on stderr); 3 cleanup
+could not prove that everything the run created is gone (`osbench cleanup
+RUN` finds the rest); 130 interrupted. Anything else is a bug and keeps its
+traceback.
 
 Every command is a module in `osbench.cli.commands` with `add_parser(subparsers)`
 and `run(args) -> int`.
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 
 from osbench import __version__
 from osbench.cli.entry import EXIT_INTERRUPTED, say_interrupted, sigterm_as_interrupt
-from osbench.errors import UserError
+from osbench.errors import MachineError, UserError
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -71,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"osbench: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except MachineError as exc:  # apt-get, ip, a service that would not start
+        print(f"osbench: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
     except KeyboardInterrupt as exc:
         say_interrupted(exc)
         return EXIT_INTERRUPTED
