@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from osbench import results
-from osbench.cloud import DEFAULT_API_TIMEOUT_S, connect
+from osbench.cloudclient import DEFAULT_API_TIMEOUT_S, connect
 from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,10 +24,10 @@ import yaml
 from osbench import cloudinit, procs
 from osbench.clock import RealClock
 from osbench.errors import MachineError, UserError
-from osbench.kinds.boot import DEFAULT_USER_DATA
+from osbench.kinds.boot.params import DEFAULT_USER_DATA
+from osbench.kinds.boot.phonehome import Arrival, RegistrationServer
 from osbench.minicloud import config, guests, layout, manage, services
 from osbench.netns import names as netns_names
-from osbench.phonehome import Arrival, RegistrationServer
 from osbench.report.provenance import _cloud_versions
 from tests.hosts.processes import processes_mentioning
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from osbench import minicloud
+from osbench.errors import UserError
 from osbench.minicloud import layout, manage
 
 
@@ -45,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         current = minicloud.status(state_dir)
         if args.qdhcp:
             if not current.network_id:
-                raise manage.MinicloudError("minicloud has no network (is it up?)",
-                                            hint="run `osbench minicloud up`")
+                raise UserError("minicloud has no network (is it up?)",
+                                hint="run `osbench minicloud up`")
             print(f"qdhcp-{current.network_id}")
             return 0 if current.healthy else 1
         if args.json:
