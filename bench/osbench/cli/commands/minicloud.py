@@ -10,7 +10,7 @@ from typing import Any
 
 from osbench import minicloud
 from osbench.errors import UserError
-from osbench.minicloud import layout, manage
+from osbench.minicloud import layout
 
 
 def add_parser(subparsers: Any) -> None:
