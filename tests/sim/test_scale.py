@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -45,16 +44,13 @@ async def test_finding2_big_pets_200_all_active_some_never_phone_home(receiver: 
 
 
 async def test_finding6_1000_gets_504_but_all_start(receiver: Receiver) -> None:
-    started = time.perf_counter()
+    # Functional only: the wall time of this boot is a figure, reported by
+    # tests/perf/test_perf_boot.py::test_boot_1000_simulated (OSBENCH_PERF=1).
     async with SimCloud("rootwrap-daemon", seed=0) as sim:
         with pytest.raises(os_exc.HttpException) as caught:
             await sdk(sim, _boot(sim, receiver, 1000))
         assert caught.value.status_code == 504
         await wait_until(sim, lambda: len(receiver.posts) == 1000, 900)
         servers = await sdk(sim, _all)
-        wall = time.perf_counter() - started
     assert len(servers) == 1000 and {s.status for s in servers} == {"ACTIVE"}
     assert receiver.ids() == {s.id for s in servers}
-    assert wall < 60, f"1000-instance boot with phone-homes took {wall:.1f} s of wall time"
-    print(f"1000 instances, phone-homes included: {wall:.1f} s wall, "
-          f"{sim.now():.0f} modelled s")
