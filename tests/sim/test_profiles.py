@@ -18,6 +18,13 @@ def test_shipped_profiles_are_listed_with_descriptions() -> None:
 
 
 def test_profiles_carry_the_field_notes_parameters() -> None:
+    """The figures the field notes measured, not copies of the YAML for their own sake.
+
+    The contract: these are physical (the machines' cores and memory, the 0.713 s
+    privileged call through rootwrap and 0.048 s through the daemon, the vif setting
+    each finding names). Calibration may move other knobs (swap_slowdown, service
+    times); if it moves one of these, the profile no longer replays the field's
+    machines, and this test says so."""
     small, big = load_profile("small-pets"), load_profile("big-pets")
     assert (small.control_plane.cores, small.control_plane.memory_gb) == (4, 8)
     assert (big.control_plane.cores, big.control_plane.memory_gb) == (16, 16)
