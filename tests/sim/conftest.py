@@ -46,6 +46,9 @@ class Receiver:
     port: int = 0
     posts: list[dict[str, Any]] = field(default_factory=list)
     fail_first: int = 0  # answer 500 to this many POSTs first
+    #: When set, the time of every POST (answered 500 or not) goes to `post_times`.
+    clock: Callable[[], float] | None = None
+    post_times: list[float] = field(default_factory=list)
 
     def user_data(
         self, post: str = "[hostname, fqdn, instance_id]", tries: int | None = None
@@ -64,6 +67,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
 
     async def handle(request: web.Request) -> web.Response:
+        if rec.clock is not None:
+            rec.post_times.append(rec.clock())
         if rec.fail_first > 0:
             rec.fail_first -= 1
             return web.Response(status=500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 from typing import Any
 
 import aiohttp
@@ -53,13 +54,20 @@ async def _post_create(sim: SimCloud, body: dict[str, Any]) -> int:
 
 async def test_retries_after_http_errors_3s_apart(receiver: Receiver) -> None:
     receiver.fail_first = 2
-    async with SimCloud("healthy", time_scale=100) as sim:
+    async with SimCloud("healthy", time_scale=50) as sim:
+        receiver.clock = sim.now  # modelled seconds
         assert await _post_create(sim, _create(sim, receiver.user_data(), 1)) == 202
         # The guest counts an attempt once it has the reply, after the receiver
         # recorded the POST: wait for the guest's own success, then count.
         await wait_until(sim, lambda: sim.guest_stats["phone_home_ok"] == 1, 600)
         assert sim.guest_stats["phone_home_attempts"] == 3
         assert len(receiver.posts) == 1
+    # cloud-init's sec_between (3 s, cc_phone_home), on the modelled clock. A gap
+    # is the wait plus a loopback round trip, which time scale 50 stretches by 50:
+    # the bound below leaves that 60 ms of real time and still tells one wait from two.
+    times = receiver.post_times
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(gaps) == 2 and all(3.0 <= gap < 6.0 for gap in gaps), gaps
 
 
 async def test_gives_up_after_tries() -> None:
