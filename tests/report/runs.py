@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,44 @@ def boot_run(results_dir: Path, run_id: str, *, finish: bool = True) -> Path:
     return results_dir / run_id
 
 
+def outcomes_run(results_dir: Path, run_id: str, scenario: str,
+                 cases: Mapping[str, Mapping[str, int]], *,
+                 create_status: int = 202) -> Path:
+    """A boot run of `scenario` (a seed-replay name, say) whose cases end with the given
+    outcome counts, e.g. {"default": {"ok": 77, "error": 23}}: ERROR with Nova's
+    network-allocation fault, silent ones with a DHCP give-up in their console. Each
+    case's one create request is answered `create_status` (504: outcome unknown)."""
+    journal = Journal.create(results_dir, run_id,
+                             _manifest(scenario, "boot", list(cases), SIM_TARGET, "modelled"))
+    for case, counts in cases.items():
+        requested = sum(counts.values())
+        journal.record("creates", {
+            "case": case, "batch": 1, "size": requested, "sent_s": 1.0,
+            "outcome": "unknown" if create_status == 504 else "accepted",
+            "status": create_status, "reply_s": 62.0 if create_status == 504 else 2.0,
+            "error": f"HTTP {create_status}" if create_status >= 400 else None})
+        outcomes: Sequence[str] = [o for o, n in counts.items() for _ in range(n)]
+        for i, outcome in enumerate(outcomes):
+            iid = f"00000000-0000-4000-8000-{i:012d}"
+            active = 50.0 + i / 10 if outcome in ("ok", "no_phone_home") else None
+            phone = 80.0 + i / 10 if outcome == "ok" else None
+            for event, t_s in (("active", active), ("phone_home", phone)):
+                if t_s is not None:
+                    journal.record("timeline", {"case": case, "instance_id": iid,
+                                                "event": event, "t_s": t_s})
+            journal.record("instances", {
+                "case": case, "instance_id": iid, "outcome": outcome,
+                "time_to_active_s": active, "time_to_phone_home_s": phone,
+                "fault": (f"Build of instance {iid} aborted: Failed to allocate the "
+                          "network(s), not rescheduling.") if outcome == "error" else None,
+                "console_class": "dhcp_timeout" if outcome == "no_phone_home" else None,
+                "address_family": None})
+        journal.record("cases", {"case": case, "status": "completed",
+                                 "metric.requested": float(requested)})
+    journal.finish("completed")
+    return results_dir / run_id
+
+
 #: Summed Gb/s per (variant, queues): three rounds each, like the lab demo.
 NETSWEEP_ROUNDS = {
     ("kernel-3.13", 1): [3.2, 3.3, 3.35], ("kernel-3.13", 2): [3.4, 3.45, 3.38],
@@ -102,7 +141,8 @@ ROOTWRAP_SAMPLES = {
 }
 
 
-def rootwrap_run(results_dir: Path, run_id: str, *, finish: bool = True) -> Path:
+def rootwrap_run(results_dir: Path, run_id: str, *, finish: bool = True,
+                 samples: Mapping[str, list[float]] = ROOTWRAP_SAMPLES) -> Path:
     """One case; sudo skipped; the kind's `modes` rows (with its bootstrap interval)
     only when the run finished, as a killed run never wrote them."""
     journal = Journal.create(results_dir, run_id,
@@ -111,7 +151,7 @@ def rootwrap_run(results_dir: Path, run_id: str, *, finish: bool = True) -> Path
     journal.record("skipped", {"case": "default", "mode": "sudo",
                                "reason": "sudo is not installed on local"})
     for i in range(5):
-        for mode, values in ROOTWRAP_SAMPLES.items():
+        for mode, values in samples.items():
             journal.record("samples", {"case": "default", "mode": mode, "i": i,
                                        "latency_ms": values[i], "rc": 0})
     if not finish:

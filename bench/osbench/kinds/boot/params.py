@@ -10,6 +10,9 @@ from osbench.scenario.schema import Max, Min, Pattern, PositiveDuration, Positiv
 #: What one requested instance ends as: exactly one per instance.
 OUTCOMES = ("ok", "error", "no_phone_home", "not_created", "build_timeout")
 
+#: Nova's fault when a port did not become ACTIVE within vif_plugging_timeout.
+VIF_FAILURE = "Failed to allocate the network(s)"
+
 DEFAULT_USER_DATA = """\
 #cloud-config
 phone_home:

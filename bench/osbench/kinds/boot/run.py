@@ -26,13 +26,10 @@ from osbench.kinds.boot.cleanup import (
     delete_run_servers,
     run_tag,
 )
-from osbench.kinds.boot.params import OUTCOMES, BootParams, batch_sizes
+from osbench.kinds.boot.params import OUTCOMES, VIF_FAILURE, BootParams, batch_sizes
 from osbench.kinds.boot.phonehome import Arrival, RegistrationServer, default_advertise_address
 from osbench.kinds.boot.tracker import Tracker
 from osbench.scenario import Case
-
-#: Nova's fault when a port did not become ACTIVE within vif_plugging_timeout.
-VIF_FAILURE = "Failed to allocate the network(s)"
 
 #: Names of never-seen servers kept in the cleanup row (the count is always kept).
 UNACCOUNTED_NAMES_KEPT = 20

@@ -140,8 +140,8 @@ def latency_figure(samples: pd.DataFrame, options: FigureOptions) -> Plot:
             figures.legend_below(figure, axes)
     return Plot("rootwrap-latency", "Latency of one call per mode", figure, samples,
                 caption="Each dot is one call; boxes span the quartiles, whiskers the 1st "
-                "to 99th percentile, the thick line is the median. Log scale: the "
-                "rootwrap/direct gap is an order of magnitude.")
+                "to 99th percentile, the thick line is the median. Log scale, so that modes "
+                "an order of magnitude apart share one axis.")
 
 
 def sections(runs: Sequence[Run], options: FigureOptions) -> list[Section]:
