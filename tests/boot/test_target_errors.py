@@ -121,10 +121,9 @@ def test_a_signal_stops_a_run_stuck_on_a_silent_api_at_once(tmp_path: Path,
     while not silent.held and time.monotonic() < deadline:  # it is waiting on us
         time.sleep(0.05)
     assert silent.held, "osbench never connected"
-    started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
+    # Within 30 s, half the 60 s default: only the signal can have ended it.
     _, err = proc.communicate(timeout=30)
-    assert time.monotonic() - started < 15, "the signal did not stop it"
     assert proc.returncode == 130, err  # nothing was created: nothing to clean up
     assert "SIGTERM: stopping" in err
     assert "Traceback" not in err

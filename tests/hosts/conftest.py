@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -25,6 +27,45 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+#: Ports tried before giving up: each is lost only to a process that bound it in
+#: the moment between our check and sshd's bind.
+SSHD_PORT_ATTEMPTS = 8
+_PORTS = random.Random()
+
+
+def sshd_port() -> int:
+    """A port free now, below the kernel's ephemeral range.
+
+    sshd cannot be handed a listening socket (no socket activation in OpenSSH 9.2;
+    `-i` would serve one connection per sshd, not the daemon the lab runs), nor
+    choose a port itself, so the port is released before sshd binds it. Below
+    ip_local_port_range, no outgoing connection is given it meanwhile (the tests
+    make hundreds); an explicit bind still can, and `SSHServer.start` moves on."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = _PORTS.randrange(10000, low)
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", port))
+            return port
+
+
+def listening(pid: int, port: int) -> bool:
+    """True once process `pid` itself holds a socket listening on 127.0.0.1:`port`
+    (a connection to the port could reach whoever else took it)."""
+    try:
+        lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+        fds = {str(fd.readlink()) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split()
+        # 0100007F: 127.0.0.1; 0A: LISTEN; field 10: the socket's inode.
+        if (fields[1], fields[3]) == (f"0100007F:{port:04X}", "0A") and \
+                f"socket:[{fields[9]}]" in fds:
+            return True
+    return False
 
 
 def keygen(path: Path) -> Path:
@@ -54,7 +95,23 @@ class SSHServer:
     def known_hosts_line(self) -> str:
         return f"{self.known_hosts_name} {public_key(self.host_key)}\n"
 
-    def start(self) -> None:
+    def start(self, *, keep_port: bool = False) -> None:
+        """Start sshd and return once it listens. If its port was taken meanwhile
+        (sshd exits: "Address already in use"), try another one, or with
+        `keep_port` (a restart: clients know the host by its port) the same one
+        again, a bounded number of times."""
+        for _ in range(SSHD_PORT_ATTEMPTS):
+            if self._start_once():
+                return
+            if keep_port:
+                time.sleep(0.25)
+            else:
+                self.port = sshd_port()
+        raise RuntimeError(f"sshd found no free port in {SSHD_PORT_ATTEMPTS} attempts "
+                           f"(the last: {self.port}); see {self.dir / 'sshd.log'}")
+
+    def _start_once(self) -> bool:
+        """True once sshd listens on `port`; False if another process holds it."""
         config = self.dir / "sshd_config"
         config.write_text(sshd_config_text(
             listen=f"127.0.0.1:{self.port}", host_key=self.host_key,
@@ -63,17 +120,25 @@ class SSHServer:
         home = self.dir / "home"
         home.mkdir(exist_ok=True)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        self.process = subprocess.Popen(
-            sshd_argv(config, self.dir / "sshd.log", home, foreground=True))
+        log = self.dir / "sshd.log"
+        logged = log.stat().st_size if log.exists() else 0
+        process = subprocess.Popen(sshd_argv(config, log, home, foreground=True))
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError as exc:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"sshd did not start; see {self.dir / 'sshd.log'}") from exc
-                time.sleep(0.02)
+        while not listening(process.pid, self.port):
+            if process.poll() is not None:
+                with log.open() as f:
+                    f.seek(logged)
+                    said = f.read()
+                if "Address already in use" in said:
+                    return False
+                raise RuntimeError(f"sshd exited ({process.returncode}): {said.strip()}")
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise RuntimeError(f"sshd did not listen within 10 s; see {log}")
+            time.sleep(0.02)
+        self.process = process
+        return True
 
     def stop(self) -> None:
         if self.process is not None:
@@ -87,7 +152,7 @@ class SSHServer:
         self.host_key.unlink()
         Path(f"{self.host_key}.pub").unlink()
         keygen(self.host_key)
-        self.start()
+        self.start(keep_port=True)
 
     def spec(self, name: str = "box", **changes: object) -> HostSpec:
         fields: dict[str, object] = {"address": "127.0.0.1", "port": self.port,
@@ -110,7 +175,7 @@ class SSHServer:
 def sshd(tmp_path: Path) -> Iterator[SSHServer]:
     if os.geteuid() != 0:
         pytest.skip("needs root: starts a real sshd (CI runs as root)")
-    server = SSHServer(dir=tmp_path, port=free_port(), user_key=keygen(tmp_path / "id_user"),
+    server = SSHServer(dir=tmp_path, port=sshd_port(), user_key=keygen(tmp_path / "id_user"),
                        host_key=keygen(tmp_path / "ssh_host_ed25519_key"))
     server.start()
     yield server
