@@ -7,13 +7,18 @@ own prefix, management subnet and state dir, so it never touches a user's lab.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,17 +93,68 @@ def test_sweep_1_2_4_8_sums_iperf3_and_restores(sweep_lab: LabConfig, tmp_path: 
     assert read_channels(sweep_lab) == original
 
 
+def read_gro(config: LabConfig) -> dict[str, str]:
+    """`generic-receive-offload` of the network node's links, read with `ethtool -k`."""
+    node = LocalHost(name="netnode", netns=f"{config.prefix}netnode")
+    states = {}
+    for interface in INTERFACES:
+        text = asyncio.run(node.run(["ethtool", "-k", interface])).stdout
+        found = re.search(r"^generic-receive-offload: (on|off)", text, re.MULTILINE)
+        assert found, text
+        states[interface] = found[1]
+    return states
+
+
+def _journal(results_dir: Path) -> list[dict[str, Any]]:
+    rows = []
+    for events in results_dir.glob("*/events.jsonl"):
+        for line in events.read_text().splitlines():
+            with contextlib.suppress(ValueError):  # a line still being written
+                rows.append(json.loads(line))
+    return rows
+
+
+def _measuring(rows: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """(case number, variant) of the case whose streams run now (runs: 1): both links
+    set to its queue count, no `runs` row of it yet; None between cases."""
+    sets = [r for r in rows if r.get("table") == "channels" and r["event"] == "set"]
+    done = sum(r.get("table") == "runs" for r in rows)
+    if not sets or len(sets) % len(INTERFACES) or len(sets) // len(INTERFACES) != done + 1:
+        return None
+    return done + 1, sets[-1]["variant"]
+
+
 def test_two_variants_side_by_side(sweep_lab: LabConfig, tmp_path: Path) -> None:
-    # Two settings of the network node, as the field table's two kernels: here
-    # GRO off on its links for the second variant (put back by `teardown`).
+    # Two settings of the network node, as the field table's two kernels: GRO on
+    # and off on its links, each set by its variant's setup and put back as found
+    # by its teardown (a veth starts with GRO off: `gro-on` has to turn it on).
+    original = read_gro(sweep_lab)
+    gro = [[f"ethtool -K {i} gro {state}" for i in INTERFACES] for state in ("on", "off")]
+    restore = [f"ethtool -K {i} gro {state}" for i, state in original.items()]
     text = SWEEP.format(duration="1s", runs=1, queues="[1, 2]", extra="").replace(
         "sweep:\n  queues: [1, 2]\n",
         "sweep:\n  queues: [1, 2]\n  zip:\n    variant: [gro-on, gro-off]\n"
-        "    setup: [[], ['ethtool -K cl0 gro off', 'ethtool -K tg0 gro off']]\n"
-        "    teardown: [[], ['ethtool -K cl0 gro on', 'ethtool -K tg0 gro on']]\n")
+        f"    setup: {json.dumps(gro)}\n    teardown: {json.dumps([restore, restore])}\n")
     sc = parse_scenario(load_text(text, "variants.yaml"))
-    result = asyncio.run(Runner(sc, options(sweep_lab, tmp_path)).run())
+    outcome: list[Any] = []
+    runner = threading.Thread(target=lambda: outcome.append(
+        asyncio.run(Runner(sc, options(sweep_lab, tmp_path)).run())))
+    runner.start()
+    # While each case's streams run, its variant's setting must be on the links.
+    seen: dict[tuple[int, str], set[str]] = {}
+    while runner.is_alive():
+        case = _measuring(_journal(tmp_path / "r"))
+        if case is not None:
+            states = set(read_gro(sweep_lab).values())
+            if _measuring(_journal(tmp_path / "r")) == case:  # still measuring: it counts
+                seen.setdefault(case, set()).update(states)
+        time.sleep(0.05)
+    runner.join()
+    (result,) = outcome
     assert result.status == "completed"
+    assert seen == {(1, "gro-on"): {"on"}, (2, "gro-off"): {"off"},
+                    (3, "gro-on"): {"on"}, (4, "gro-off"): {"off"}}, seen
+    assert read_gro(sweep_lab) == original
     runs = results.load(result.path).table("runs")
     table = runs.pivot_table(index="queues", columns="variant", values="sum_gbps")
     assert list(table.columns) == ["gro-off", "gro-on"]
