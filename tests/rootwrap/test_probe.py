@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -160,18 +161,28 @@ async def test_helper_runs_the_same_probe_in_a_namespace_as_a_host_would(
                             timeout_s=30, generate_conf=True, wrapper=WRAPPER,
                             daemon_wrapper=DAEMON)
         rows: list[probe.Sample] = []
-        result = await probe.run_on_host(host, s, __import__("sys").executable, rows.append)
+        result = await probe.run_on_host(host, s, sys.executable, rows.append)
     finally:
         await probe.remove_namespace(LocalHost(), runner_ns)
     assert len(rows) == 6 and result.mismatches == []
     assert result.reference is not None and "dev tap0" in result.reference
 
 
-def test_helper_without_oslo_rootwrap_says_so(qdhcp: str) -> None:
-    python = shutil.which("python3", path="/usr/bin:/bin")
-    if python is None or subprocess.run([python, "-c", "import oslo_rootwrap"],
-                                        capture_output=True, check=False).returncode == 0:
-        pytest.skip("needs a system python3 without oslo.rootwrap")
+@pytest.fixture
+def python_without_rootwrap(tmp_path: Path) -> str:
+    """A fresh venv's python: the standard library only, whatever the machine has
+    (the system python3 has oslo.rootwrap once minicloud has installed Debian's)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)],
+                   check=True, capture_output=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    assert subprocess.run([python, "-c", "import oslo_rootwrap"], capture_output=True,
+                          check=False).returncode != 0, "the venv has oslo.rootwrap"
+    return python
+
+
+def test_helper_without_oslo_rootwrap_says_so(qdhcp: str, python_without_rootwrap: str) -> None:
+    python = python_without_rootwrap
     s = probe.ProbeSpec(modes=("direct", "daemon"), command=probe.format_command((), qdhcp),
                         samples=1, warmup=0, timeout_s=30, generate_conf=True,
                         daemon_wrapper=DAEMON)
