@@ -18,7 +18,7 @@ def describe_target(target: dict[str, Any]) -> str:
     kind = str(target.get("type", "unknown"))
     simulated = bool(target.get("simulated"))
     if kind == "simulated-cloud" or (simulated and "profile" in target):
-        text = f"SIMULATED cloud, profile {target.get('profile', '?')}"
+        text = f"SIMULATED cloud, profile {target.get('profile', '?')}, {_calibration(target)}"
         if target.get("time_scale"):
             text += f", time scale {target['time_scale']}"
         return text
@@ -29,6 +29,15 @@ def describe_target(target: dict[str, Any]) -> str:
     name = target.get("cloud") or target.get("name")
     prefix = "SIMULATED" if simulated else "REAL"
     return f"{prefix} {kind}" + (f" {name}" if name else "")
+
+
+def _calibration(target: dict[str, Any]) -> str:
+    """What a simulated cloud's parameters were fitted to, as its run recorded them."""
+    params = target.get("profile_params")
+    if not isinstance(params, dict) or "calibration" not in params:
+        return "calibration not recorded"  # runs from before profiles named one
+    calibration = str(params["calibration"] or "").strip()
+    return f"calibrated to {calibration}" if calibration else "uncalibrated parameters"
 
 
 def _targets(manifest: dict[str, Any]) -> str:

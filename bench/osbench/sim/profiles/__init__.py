@@ -23,6 +23,8 @@ from osbench.errors import UserError
 
 PROFILE_PACKAGE = __name__
 DEFAULT_PROFILE = "healthy"
+#: Top-level keys that change no modelled outcome (labels, and the clock's speed).
+UNMODELLED_KEYS = ("name", "description", "calibration", "time_scale")
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,10 @@ class Profile:
 
     name: str
     description: str
+    #: What the parameters were fitted to, e.g. "the field notes" ("" = nothing:
+    #: a profile of one's own). Recorded with every run; the report's provenance
+    #: quotes it, so a simulated figure says where its parameters came from.
+    calibration: str = ""
     time_scale: float = 20.0
     control_plane: ControlPlane = field(default_factory=ControlPlane)
     nova_api: NovaApi = field(default_factory=NovaApi)
@@ -144,8 +150,14 @@ class Profile:
         return dataclasses.asdict(self)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Profile:
-        """A copy with dotted keys replaced, e.g. {"keystone.token_ttl_s": 30}."""
+        """A copy with dotted keys replaced, e.g. {"keystone.token_ttl_s": 30}.
+
+        A calibrated profile with a modelled parameter replaced is no longer what
+        was calibrated; its `calibration` then names the replaced keys."""
         data = self.as_dict()
+        changed = sorted(k for k in overrides if k not in UNMODELLED_KEYS)
+        if self.calibration and changed and "calibration" not in overrides:
+            data["calibration"] = f"{self.calibration}, then {', '.join(changed)} changed"
         for dotted, value in overrides.items():
             section, _, key = dotted.partition(".")
             if key:
@@ -191,12 +203,12 @@ def profile_from_dict(data: dict[str, Any], *, source: str) -> Profile:
     """Validate a profile mapping (as read from YAML) into a Profile."""
     if not isinstance(data, dict):
         raise UserError(f"{source}: a profile must be a mapping, got {data!r}")
-    known = ["name", "description", "time_scale", *SECTIONS]
+    known = ["name", "description", "calibration", "time_scale", *SECTIONS]
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key in SECTIONS:
             kwargs[key] = _section(SECTIONS[key], value, f"{source}: {key}")
-        elif key in ("name", "description"):
+        elif key in ("name", "description", "calibration"):
             kwargs[key] = _coerce(value, str, f"{source}: {key}")
         elif key == "time_scale":
             kwargs[key] = _coerce(value, float, f"{source}: {key}")
