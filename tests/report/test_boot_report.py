@@ -82,7 +82,7 @@ def test_several_runs_share_figures(sim_runs: list[results.Run]) -> None:
     assert labels == {"seed-replay-1-small-pets-100", "seed-replay-2-big-pets-100"}
     outcomes = boot_module.outcome_table(sim_runs).set_index("run")
     small_ok = int(outcomes.loc["seed-replay-1-small-pets-100", "ok"].split()[0])
-    assert 93 <= small_ok <= 96  # 4-7 of 100 never start
+    assert 90 <= small_ok <= 99  # finding 1's shape: a few of 100 never start
     assert outcomes.loc["seed-replay-2-big-pets-100", "ok"] == "100 (100.0%)"
     cdf = boot_module.cdf_figure(sim_runs, FigureOptions())
     phoned = cdf.data[cdf.data["metric"] == "time_to_phone_home_s"]

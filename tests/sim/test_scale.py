@@ -23,6 +23,13 @@ def _boot(sim: SimCloud, receiver: Receiver, count: int) -> Any:
     return work
 
 
+def _console(server_id: str) -> Any:
+    def work(conn: Any) -> Any:
+        return conn.compute.get_server_console_output(server_id)
+
+    return work
+
+
 def _all(conn: Any) -> list[Any]:
     return list(conn.compute.servers(details=True, name="^scale-"))
 
@@ -38,9 +45,14 @@ async def test_finding2_big_pets_200_all_active_some_never_phone_home(receiver: 
         servers = await sdk(sim, _all)
         assert len(servers) == 200 and {s.status for s in servers} == {"ACTIVE"}
         silent = [s for s in servers if s.id not in receiver.ids()]
-        assert 8 <= len(silent) <= 20
-        console = await sdk(sim, lambda c: c.compute.get_server_console_output(silent[0].id))
-        assert "No DHCPOFFERS received." in console["output"]
+        # The shape (a minority; the field saw 8 to 20), and exactly the guests the
+        # model planned to give up: the API hides none and invents none.
+        assert 1 <= len(silent) < 100
+        assert {s.id for s in silent} == {
+            i for i, s in sim.servers.items() if s.timeline.dhcp_gave_up_at is not None}
+        for server in silent:
+            console = await sdk(sim, _console(server.id))
+            assert "No DHCPOFFERS received." in console["output"]
 
 
 async def test_finding6_1000_gets_504_but_all_start(receiver: Receiver) -> None:
