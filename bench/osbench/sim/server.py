@@ -11,6 +11,11 @@ arrived (body included) and handed to its handler: the token check and every
 state read and write of the request use it. Two readings let a port created
 between them be listed with no state yet at the first (an HTTP 500,
 `max() arg is an empty sequence`, on a busy machine).
+
+One route is the simulator's own, not OpenStack's: `GET /osbench-sim/requests`
+answers the request counts as JSON, so a benchmark driving a simulator in
+another process (`osbench sim serve`) can count any client's API calls at the
+cloud. It is not counted itself and needs no token.
 """
 
 from __future__ import annotations
@@ -148,10 +153,22 @@ def _wrap(service: str, route: Route) -> typedefs.Handler:
     return handler
 
 
+#: The simulator's request counts (see the module doc); no OpenStack service lives here.
+REQUEST_COUNTS_PATH = "/osbench-sim/requests"
+
+
+async def _request_counts(request: web.Request) -> web.Response:
+    counts = request.app[CLOUD].request_counts()
+    return web.json_response({"requests": [
+        {"service": service, "method": method, "route": route, "count": n}
+        for (service, method, route), n in sorted(counts.items())]})
+
+
 def build_app(cloud: SimCloud, services: dict[str, list[Route]]) -> web.Application:
     """The aiohttp application serving every service's routes."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CLOUD] = cloud
+    app.router.add_get(REQUEST_COUNTS_PATH, _request_counts)
     for service, routes in services.items():
         prefix = PREFIXES[service]
         for route in routes:

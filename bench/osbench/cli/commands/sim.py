@@ -12,6 +12,7 @@ import yaml
 from osbench.errors import UserError
 from osbench.sim import SimCloud, list_profiles, load_profile
 from osbench.sim.profiles import DEFAULT_PROFILE
+from osbench.sim.server import REQUEST_COUNTS_PATH
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,6 +40,7 @@ async def _serve(sim: SimCloud, name: str) -> None:
         print(f"# simulated cloud, profile {sim.profile.name!r}, seed {sim.seed}, "
               f"time scale {sim.time_scale:g}x; Ctrl-C stops it")
         print(f"# save as clouds.yaml and use: openstack --os-cloud {name} server list")
+        print(f"# requests served so far: GET {sim.base_url}{REQUEST_COUNTS_PATH}")
         print(clouds_yaml(sim, name), flush=True)
         await asyncio.Event().wait()
 
