@@ -1,75 +1,109 @@
-"""Simulated boots end to end through osbench's own runner: 1000 and 10,000.
+"""Simulated boots of 1000, 3000 and 10,000 instances through osbench's runner,
+the harness measured apart from the simulated cloud (issue 15).
 
-Issue 3's goal: the 1000-instance boot, phone-homes included, in under 60 s
-of wall time on the 2-core reference machine. That is reported, not asserted:
-a loaded CI machine must not fail the suite; `--benchmark-compare` shows a
-regression.
+The simulator runs in a process of its own (`osbench sim serve`, a fresh one
+per round; tests/perf/served.py) and the harness in another (tests/perf/child.py
+with `--cloud` naming it: the production path, openstacksdk reading
+clouds.yaml). So each process's CPU seconds and peak RSS are its own:
 
-Issue 8 asks whether the harness scales linearly to 10,000. Each boot runs in
-a fresh process (tests/perf/child.py) so its peak RSS is its own; the
-figures that answer the question are per instance and do not depend on the
-machine's load as wall time does: CPU seconds per instance and memory above
-the process's baseline (peak RSS minus RSS after imports) per instance.
+- the harness: CPU (user + system, every thread) and memory above its
+  after-imports baseline, from the child itself; and `busy`, the wall time its
+  event loop was not blocked waiting for I/O or a timer (the cloud's replies,
+  the poll interval, the guests). Busy is not CPU: on a loaded machine it also
+  holds time the runnable loop waited for a core or for the GIL (openstacksdk
+  calls run on worker threads); CPU seconds are the robust figure;
+- the simulator: CPU over the run and peak RSS, read from /proc from outside.
 
-Like for like: the 10,000 boot runs on the 1000 boot's profile with every
-capacity scaled by 10 (cores, nova-api rate, DHCP agent cost per port, quotas),
-so the simulated cloud's timeline lasts as long (~250 modelled s, all ok) and
-the harness sees 10x the rate of the same events. On the unscaled profile a
+Wall time is mostly the modelled cloud's: the profile's timeline (the last
+guest phones home ~250 modelled s after the create) passes at the time scale,
+whatever the harness does. It is reported with that floor beside it.
+
+Like for like (issue 15: "compare at the same time scale and profile shape"):
+every size runs at the same time scale on rootwrap-daemon (finding 6) with
+every capacity scaled by N/1000 (cores, nova-api rate, the DHCP agent's cost
+per port; quotas), so the modelled timeline has the same shape and length at
+each size (planned phone-home p50 157-159 s, p99 233-236 s) and the harness
+sees N/1000 times the rate of the same events. On the unscaled profile a
 10,000 boot mostly fails in the modelled cloud (the single DHCP agent falls
-behind: 7485 of 10,000 ERROR), which would measure the cloud, not the harness.
+behind), which would measure the cloud, not the harness. Three rounds per
+size, one seed (the modelled plan is the same in each round: rounds differ by
+this machine only). The per-instance cost is the slope of a least-squares fit
+of each figure over all nine rounds; the spread is the range of the slopes
+fitted round by round.
 
-Fidelity: each boot also reports its measured phone-home p50 next to the
-model's plan. On 2 cores a 10,000 boot at the profile's time scale (20) is
-CPU-bound (wall 36 s for CPU 35 s): the loop the simulated guests and the
-registration server share runs late, and the measured phone-home p50 was 260 s
-for a planned 157 s (16 poll cycles instead of ~40). At time scale 4 it keeps
-up (p50 157 s, 36 cycles) and takes ~90 s, so the 10,000 boot runs at 4.
+Time scale: with both in one process, a 10,000 boot at time scale 20 was
+CPU-bound on 2 cores (phone-homes stamped ~100 modelled s late). Apart, at 8,
+a 10,000 boot on the 2-core machine (busy with other work) still ran late
+(phone-home p50 207 modelled s for a planned 157; the harness used 25 s of CPU
+in 53 s, the simulator 17 s). At 4 both keep up (p50 157 s; the simulator
+~20% of a core, the harness ~30%), so every size runs at 4: ~1 min of modelled
+timeline per boot, ~11 min for the nine. Each boot reports its measured
+phone-home p50 next to the model's plan and the simulator's CPU share, the
+checks that neither process was the bottleneck.
+
+Issue 3's goal (the 1000 boot in under 60 s of wall) is reported, not
+asserted: a loaded machine must not fail the suite.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from osbench import results
 from osbench.sim.model import plan_once
-from osbench.sim.profiles import load_profile
+from osbench.sim.profiles import load_profile, profile_from_dict
 from tests.perf.conftest import Figures
+from tests.perf.served import CHILD_TIMEOUT_S, REPO, ServedSim, boot_served
+
+__all__ = ["CHILD_TIMEOUT_S", "REPO", "scenario_yaml"]
 
 #: Issue 3: "finishes in under 60 s of wall time on this 2-core machine".
 GOAL_WALL_S = 60.0
-#: The runs stop themselves (at the latest phone_home_timeout_s after the
-#: create: 1200 modelled s, 300 s of wall at time scale 4); this only kills a
-#: hung child. A 10,000 boot took ~90 s on the 2-core machine.
-CHILD_TIMEOUT_S = 600.0
-REPO = Path(__file__).resolve().parents[2]
+#: Modelled seconds per real second, the same at every size.
+TIME_SCALE = 4.0
+SIZES = (1000, 3000, 10_000)
+ROUNDS = 3
+SEED = 0
+#: Finding 6's profile; every size runs it with capacity x N/1000.
+BASE_PROFILE = "rootwrap-daemon"
+#: The boot kind's defaults, in modelled seconds; the harness on a named cloud
+#: keeps real time, so the scenario gives them divided by the time scale.
+POLL_INTERVAL_S = 5.0
+ACTIVE_TIMEOUT_S = 900.0
+PHONE_HOME_TIMEOUT_S = 1200.0
+CREATE_OUTCOME_WAIT_S = 600.0
 
-#: The 10,000 boot's profile: rootwrap-daemon (finding 6) with capacity x10.
-SCALED_X10 = {
-    "name": "rootwrap-daemon-x10",
-    "description": "rootwrap-daemon with every capacity x10: a 10,000 boot takes as long "
-                   "as 1000 on rootwrap-daemon",
-    "time_scale": 4,
-    "control_plane": {"cores": 160, "memory_gb": 16},
-    "nova_api": {"per_instance_s": 0.01},
-    "neutron": {"root_helper": "daemon", "privileged_call_s": 0.0048,
-                "host_file_rewrite_s": 0.001, "host_file_entry_s": 0.0000002,
-                "port_quota": 20000},
-    "compute": {"vif_plugging_is_fatal": True, "vif_plugging_timeout_s": 300},
-    "quotas": {"instances": 20000, "cores": 40000, "ram_mb": 40960000},
-}
+
+def scaled_profile(factor: int, time_scale: float = TIME_SCALE) -> dict[str, Any]:
+    """BASE_PROFILE with every capacity x `factor`: a boot of factor x 1000 has the
+    timeline of a 1000 boot on BASE_PROFILE."""
+    data = load_profile(BASE_PROFILE).as_dict()
+    cp, api, nt, quotas = (data["control_plane"], data["nova_api"], data["neutron"],
+                           data["quotas"])
+    cp["cores"] *= factor
+    api["per_instance_s"] /= factor
+    nt["privileged_call_s"] /= factor
+    nt["host_file_rewrite_s"] /= factor
+    # Per port the agent rewrites a host file of ~factor x as many entries.
+    nt["host_file_entry_s"] /= factor * factor
+    nt["port_quota"] = max(nt["port_quota"], 2000 * factor)
+    for key, per_1000 in (("instances", 2000), ("cores", 4000), ("ram_mb", 4_096_000)):
+        quotas[key] = max(quotas[key], per_1000 * factor)
+    data.update(name=f"{BASE_PROFILE}-x{factor}", time_scale=time_scale,
+                description=f"{BASE_PROFILE} with every capacity x{factor}")
+    return data
 
 
 def scenario_yaml(count: int, profile: str) -> str:
-    # Finding 6's case (scenarios/seed-replay/06-rootwrap-daemon-1000.yaml), as
-    # `osbench run` would run it with no --cloud, at the profile's time scale.
+    """Finding 6's case as `osbench run` runs it with no --cloud (the embedded
+    simulator, at the profile's time scale); tests/perf/test_perf_report.py's runs."""
     return f"""\
 name: perf-boot-{count}
 kind: boot
@@ -86,97 +120,210 @@ sla:
 """
 
 
-#: Figures of the boots run in this session, by count, for the scaling ratios.
-_BOOTS: dict[int, dict[str, Any]] = {}
+def served_scenario_yaml(count: int, time_scale: float = TIME_SCALE) -> str:
+    """The same case for a named cloud that is a served simulator: the boot kind's
+    default durations (modelled s) in real seconds at `time_scale`."""
+    return f"""\
+name: perf-boot-{count}
+kind: boot
+params:
+  image: cirros-sim
+  flavor: c1.small
+  networks: [demo-network]
+  key_name: mykey
+  count: {count}
+  phone_home_port: 0
+  poll_interval_s: {POLL_INTERVAL_S / time_scale:g}
+  active_timeout_s: {ACTIVE_TIMEOUT_S / time_scale:g}
+  phone_home_timeout_s: {PHONE_HOME_TIMEOUT_S / time_scale:g}
+  create_outcome_wait_s: {CREATE_OUTCOME_WAIT_S / time_scale:g}
+sla:
+  - phone_home_ok_pct == 100
+"""
 
 
-def run_boot(count: int, profile: str, tmp_path: Path, benchmark: BenchmarkFixture,
-             *, allow_large: bool = False) -> dict[str, Any]:
-    """Boot `count` in a child process (timed by `benchmark`); check every instance
-    phoned home; return the child's figures with per-instance ones added."""
-    scenario = tmp_path / f"perf-boot-{count}.yaml"
-    scenario.write_text(scenario_yaml(count, profile), encoding="utf-8")
-    command = [sys.executable, "-m", "tests.perf.child", "boot", str(scenario),
-               str(tmp_path / "results"), *(["--allow-large"] if allow_large else [])]
+#: Every round of this session, by size, for the fit.
+_ROUNDS: dict[int, list[dict[str, Any]]] = {}
 
-    def boot() -> dict[str, Any]:
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                              timeout=CHILD_TIMEOUT_S, check=False)
-        assert done.returncode == 0, done.stderr[-4000:]
-        figures: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-        return figures
 
-    measured: dict[str, Any] = benchmark.pedantic(boot, rounds=1, iterations=1)
-
-    assert measured["status"] == "completed", measured["errors"]
-    run = results.load(Path(measured["path"]))
+def checked_round(m: dict[str, Any], count: int, profile: dict[str, Any]) -> dict[str, Any]:
+    """Check every instance phoned home; add the derived figures to `m`."""
+    assert m["status"] == "completed", m["errors"]
+    run = results.load(Path(m["path"]))
     instances = run.table("instances")
     arrivals = run.table("phone_home")
     assert len(instances) == count
     assert bool((instances["outcome"] == "ok").all()), instances["outcome"].value_counts()
     assert set(arrivals["instance_id"]) == set(instances["instance_id"])
-    polls = run.table("polls")
-    phone_home_s = instances["time_to_phone_home_s"]
-    plan = plan_once(load_profile(profile), 0, count)
-    planned_s = pd.Series([t.phone_home_at for t in plan.timelines], dtype=float)
-    measured.update({
-        "phone_home_p50_s": float(phone_home_s.median()),
-        "phone_home_p99_s": float(phone_home_s.quantile(0.99)),
-        "planned_phone_home_p50_s": float(planned_s.median()),
+    # Real seconds on the harness's clock; x time scale = modelled seconds.
+    phone_home_s = instances["time_to_phone_home_s"] * TIME_SCALE
+    plan = plan_once(profile_from_dict(profile, source=profile["name"]), SEED, count)
+    planned = pd.Series([t.phone_home_at for t in plan.timelines], dtype=float)
+    m.update({
         "instances": count,
+        "time_scale": TIME_SCALE,
+        "poll_cycles": len(run.table("polls")),
         "phone_homes_recorded": len(arrivals),
-        "poll_cycles": len(polls),
-        "time_scale": run.manifest["targets"][0].get("time_scale"),
-        "wall_ms_per_instance": 1000 * measured["wall_s"] / count,
-        "cpu_ms_per_instance": 1000 * measured["cpu_s"] / count,
-        "rss_growth_mib": measured["peak_rss_mib"] - measured["rss_before_mib"],
-        "kib_per_instance": 1024 * (measured["peak_rss_mib"] - measured["rss_before_mib"])
-        / count,
+        "phone_home_p50_modelled_s": float(phone_home_s.median()),
+        "planned_phone_home_p50_s": float(planned.median()),
+        "planned_last_phone_home_s": float(planned.max()),
+        # The wall no harness can beat: the modelled timeline at the time scale.
+        "timeline_wall_s": float(planned.max()) / TIME_SCALE,
+        "busy_s": m["wall_s"] - m["loop_waiting_s"],
+        "rss_growth_mib": m["peak_rss_mib"] - m["rss_before_mib"],
+        "sim_cpu_share": m["sim_cpu_s"] / m["wall_s"],
+        "sim_rss_growth_mib": m["sim_peak_rss_mib"] - m["sim_rss_before_mib"],
     })
-    _BOOTS[count] = measured
-    benchmark.extra_info.update({k: round(v, 3) if isinstance(v, float) else v
-                                 for k, v in measured.items() if k not in ("path", "errors")})
-    return measured
+    return m
 
 
-def _line(m: dict[str, Any]) -> str:
-    return (f"wall {m['wall_s']:.1f} s, CPU {m['cpu_s']:.1f} s "
-            f"({m['wall_ms_per_instance']:.2f} / {m['cpu_ms_per_instance']:.2f} ms per "
-            f"instance wall/CPU), peak RSS {m['peak_rss_mib']:.0f} MiB (after imports "
-            f"{m['rss_before_mib']:.0f} MiB: {m['kib_per_instance']:.1f} KiB per instance), "
-            f"{m['poll_cycles']} poll cycles, {m['phone_homes_recorded']}/{m['instances']} "
-            f"phoned home, phone-home p50 {m['phone_home_p50_s']:.0f} s (model's plan "
-            f"{m['planned_phone_home_p50_s']:.0f} s), p99 {m['phone_home_p99_s']:.0f} s "
-            f"(modelled s, time scale {m['time_scale']:g})")
+def _span(values: list[float], fmt: str) -> str:
+    low, high = min(values), max(values)
+    return format(low, fmt) if format(low, fmt) == format(high, fmt) else (
+        f"{format(low, fmt)}-{format(high, fmt)}")
 
 
-def test_boot_1000_simulated(benchmark: BenchmarkFixture, tmp_path: Path,
-                             figures: Figures) -> None:
-    m = run_boot(1000, "rootwrap-daemon", tmp_path, benchmark)
-    met = m["wall_s"] < GOAL_WALL_S
-    benchmark.extra_info.update({"goal_wall_s": GOAL_WALL_S, "goal_met": met})
-    figures("boot 1000 (sim)",
-            _line(m) + f"; goal wall < {GOAL_WALL_S:.0f} s: {'met' if met else 'MISSED'}")
+def size_line(rounds: list[dict[str, Any]]) -> str:
+    """The figures of one size's rounds, each as its range over the rounds."""
+    def col(key: str, scale: float = 1.0) -> list[float]:
+        return [scale * r[key] for r in rounds]
+
+    n = rounds[0]["instances"]
+    per = 1000 / n
+    return (
+        f"{len(rounds)} rounds. Harness (own process): CPU {_span(col('cpu_s'), '.1f')} s "
+        f"({_span(col('cpu_s', per), '.2f')} ms/instance), event loop not blocked on "
+        f"I/O or timers {_span(col('busy_s'), '.1f')} s, peak RSS "
+        f"{_span(col('peak_rss_mib'), '.0f')} MiB "
+        f"(+{_span(col('rss_growth_mib'), '.0f')} MiB over after-imports, "
+        f"{_span(col('rss_growth_mib', 1024 / n), '.1f')} KiB/instance), wall "
+        f"{_span(col('wall_s'), '.1f')} s of which the modelled timeline is "
+        f"{rounds[0]['timeline_wall_s']:.1f} s. Simulator (own process): CPU "
+        f"{_span(col('sim_cpu_s'), '.1f')} s ({_span(col('sim_cpu_share', 100), '.0f')}% of "
+        f"the run), peak RSS {_span(col('sim_peak_rss_mib'), '.0f')} MiB. "
+        f"{rounds[0]['phone_homes_recorded']}/{n} phoned home, p50 "
+        f"{_span(col('phone_home_p50_modelled_s'), '.0f')} s (plan "
+        f"{rounds[0]['planned_phone_home_p50_s']:.0f} s, modelled), "
+        f"{_span(col('poll_cycles'), '.0f')} poll cycles, time scale {TIME_SCALE:g}")
 
 
-def test_boot_10000_simulated(benchmark: BenchmarkFixture, tmp_path: Path,
-                              figures: Figures) -> None:
-    profile = tmp_path / "rootwrap-daemon-x10.yaml"
-    profile.write_text(yaml.safe_dump(SCALED_X10), encoding="utf-8")
-    # Above max_instances (1000): the ceiling is lifted as a user would, not raised.
-    m = run_boot(10000, str(profile), tmp_path, benchmark, allow_large=True)
-    figures("boot 10000 (sim, x10)", _line(m))
-    small = _BOOTS.get(1000)
-    if small is None:
-        figures("boot scaling", "run test_boot_1000_simulated in the same session for the "
-                                "10,000/1000 per-instance ratios")
-        return
-    ratios = {f"{key}_ratio_10000_to_1000": m[key] / small[key]
-              for key in ("cpu_ms_per_instance", "wall_ms_per_instance", "kib_per_instance")}
-    benchmark.extra_info.update({k: round(v, 3) for k, v in ratios.items()})
-    figures("boot scaling",
-            "per instance, 10,000 / 1000: CPU x"
-            f"{ratios['cpu_ms_per_instance_ratio_10000_to_1000']:.2f}, wall x"
-            f"{ratios['wall_ms_per_instance_ratio_10000_to_1000']:.2f} (bound by modelled "
-            "time, not a scaling figure), memory above baseline x"
-            f"{ratios['kib_per_instance_ratio_10000_to_1000']:.2f} (1.00 = linear)")
+@pytest.mark.parametrize("count", SIZES)
+def test_boot_simulated(count: int, benchmark: BenchmarkFixture,
+                        tmp_path: Path, figures: Figures) -> None:
+    factor = count // 1000
+    profile = scaled_profile(factor)
+    profile_path = tmp_path / f"{profile['name']}.yaml"
+    profile_path.write_text(yaml.safe_dump(profile), encoding="utf-8")
+    scenario = tmp_path / f"perf-boot-{count}.yaml"
+    scenario.write_text(served_scenario_yaml(count), encoding="utf-8")
+    rounds: list[dict[str, Any]] = []
+    sims: list[ServedSim] = []
+
+    def start_sim() -> tuple[tuple[ServedSim], dict[str, Any]]:
+        sim = ServedSim(profile_path, tmp_path / f"sim-{len(sims)}", time_scale=TIME_SCALE,
+                        seed=SEED)
+        sims.append(sim)
+        return (sim,), {}
+
+    def boot(sim: ServedSim) -> None:
+        # Above max_instances (1000): the ceiling is lifted as a user would, not raised.
+        rounds.append(boot_served(sim, scenario, tmp_path / f"results-{len(rounds)}",
+                                  allow_large=count > 1000))
+
+    try:
+        benchmark.pedantic(boot, setup=start_sim, teardown=lambda sim: sim.stop(),
+                           rounds=ROUNDS, iterations=1)
+    finally:
+        for sim in sims:
+            sim.stop()
+    for sim in sims:
+        assert "Traceback" not in sim.stderr_text, sim.stderr_text[-2000:]
+    rounds = [checked_round(m, count, profile) for m in rounds]
+    _ROUNDS[count] = rounds
+
+    keys = ("wall_s", "cpu_s", "cpu_user_s", "cpu_system_s", "busy_s", "loop_waiting_s",
+            "peak_rss_mib", "rss_before_mib", "rss_growth_mib", "sim_cpu_s", "sim_cpu_share",
+            "sim_peak_rss_mib", "sim_rss_before_mib", "sim_requests",
+            "phone_home_p50_modelled_s", "poll_cycles")
+    benchmark.extra_info.update({
+        "what": "harness = the osbench run's process (child.py --cloud), from after imports "
+                "to the run's end; sim = `osbench sim serve` in its own process; the timed "
+                "round is the harness process's whole life (imports included)",
+        "instances": count, "rounds": len(rounds), "time_scale": TIME_SCALE,
+        "profile": profile["name"], "seed": SEED,
+        "planned_phone_home_p50_s": round(rounds[0]["planned_phone_home_p50_s"], 3),
+        "timeline_wall_s": round(rounds[0]["timeline_wall_s"], 3),
+        **{f"{k}_per_round": [round(float(r[k]), 3) for r in rounds] for k in keys},
+    })
+    line = size_line(rounds)
+    if count == 1000:
+        walls = [r["wall_s"] for r in rounds]
+        met = max(walls) < GOAL_WALL_S
+        benchmark.extra_info.update({"goal_wall_s": GOAL_WALL_S, "goal_met": met})
+        line += (f"; issue 3's goal wall < {GOAL_WALL_S:.0f} s: {'met' if met else 'MISSED'} "
+                 f"(a time-scale figure more than a harness one)")
+    figures(f"boot {count} (served sim, x{factor})", line)
+    if all(size in _ROUNDS for size in SIZES):
+        fit = scaling_fit([r for size in SIZES for r in _ROUNDS[size]])
+        benchmark.extra_info["scaling_fit"] = fit
+        figures("boot scaling 1000/3000/10,000", fit_line(fit))
+
+
+#: Figures fitted against the instance count: per instance, the slope.
+FITTED = {"cpu_s": "harness CPU", "busy_s": "harness loop not blocked",
+          "rss_growth_mib": "harness RSS above after-imports", "sim_cpu_s": "simulator CPU"}
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least squares y = a + b x: (b, a, standard error of b)."""
+    b, a = np.polyfit(x, y, 1)
+    residuals = y - (a + b * x)
+    dof = len(x) - 2
+    se = float(np.sqrt((residuals @ residuals) / dof / ((x - x.mean()) @ (x - x.mean())))
+               ) if dof > 0 else float("nan")
+    return float(b), float(a), se
+
+
+def scaling_fit(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per figure: slope (per instance) and intercept over all rounds, its standard
+    error, and the slopes fitted round by round (round i of every size)."""
+    out: dict[str, Any] = {"sizes": list(SIZES), "rounds_per_size": ROUNDS,
+                           "time_scale": TIME_SCALE}
+    x = np.array([r["instances"] for r in rounds], dtype=float)
+    for key in FITTED:
+        y = np.array([r[key] for r in rounds], dtype=float)
+        slope, intercept, se = _slope(x, y)
+        by_round = []
+        for i in range(ROUNDS):
+            picked = [r for size in SIZES
+                      for r in [r2 for r2 in rounds if r2["instances"] == size][i:i + 1]]
+            if len(picked) == len(SIZES):
+                by_round.append(_slope(np.array([r["instances"] for r in picked], dtype=float),
+                                       np.array([r[key] for r in picked], dtype=float))[0])
+        per_instance = {size: [r[key] / size for r in rounds if r["instances"] == size]
+                        for size in SIZES}
+        out[key] = {
+            "slope_per_instance": slope, "intercept": intercept, "slope_se": se,
+            "slope_by_round": by_round,
+            "per_instance_mean_by_size": {str(s): float(np.mean(v))
+                                          for s, v in per_instance.items()},
+        }
+    return out
+
+
+def fit_line(fit: dict[str, Any]) -> str:
+    def one(key: str, unit_scale: float, unit: str, fmt: str, fixed_unit: str) -> str:
+        f = fit[key]
+        rounds = [unit_scale * s for s in f["slope_by_round"]]
+        means = " / ".join(format(unit_scale * f["per_instance_mean_by_size"][str(s)], fmt)
+                           for s in SIZES)
+        return (f"{FITTED[key]}: {unit_scale * f['slope_per_instance']:{fmt}} {unit}/instance "
+                f"(+-{unit_scale * f['slope_se']:{fmt}} s.e.; fitted round by round "
+                f"{_span(rounds, fmt)}; fixed part {f['intercept']:.1f} {fixed_unit}; "
+                f"total/N at {'/'.join(map(str, SIZES))}: {means})")
+
+    return (f"least squares over {len(SIZES)} sizes x {ROUNDS} rounds, time scale "
+            f"{TIME_SCALE:g}: " + "; ".join([
+                one("cpu_s", 1000, "ms", ".2f", "s"), one("busy_s", 1000, "ms", ".2f", "s"),
+                one("rss_growth_mib", 1024, "KiB", ".1f", "MiB"),
+                one("sim_cpu_s", 1000, "ms", ".2f", "s")]))
