@@ -37,6 +37,10 @@ SPEC = KindSpec(
         "not_started": "requested instances that did not phone home",
         "dhcp_timeout": "silent instances whose console shows the DHCP client giving up",
         "vif_failures": "ERROR instances whose fault is Nova's network allocation failure",
+        "silent_dhcp_timeout_pct": "share of the silent instances (no_phone_home) whose "
+                                   "console shows the DHCP client giving up, %",
+        "error_vif_pct": "share of the ERROR instances whose fault is Nova's network "
+                         "allocation failure, %",
         "phone_home_ok_pct": "share of requested instances that phoned home, %",
         "active_pct": "share of requested instances the API reported ACTIVE, %",
         "create_errors": "create requests that failed or timed out (e.g. HTTP 504)",

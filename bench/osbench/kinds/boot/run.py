@@ -167,14 +167,26 @@ class BootKind(Kind):
         out["not_started"] = float(n) - out["ok"]
         out["dhcp_timeout"] = float((instances["console_class"] == "dhcp_timeout").sum()
                                     if n else 0)
-        out["vif_failures"] = float(instances["fault"].fillna("").str.contains(
-            VIF_FAILURE, regex=False).sum() if n else 0)
+        vif = instances["fault"].fillna("").str.contains(VIF_FAILURE, regex=False) if n else None
+        out["vif_failures"] = float(vif.sum()) if vif is not None else 0.0
+        silent = instances["outcome"] == "no_phone_home" if n else None
+        out["silent_dhcp_timeout_pct"] = _share(
+            (instances["console_class"] == "dhcp_timeout")[silent] if silent is not None else None)
+        out["error_vif_pct"] = _share(
+            vif[instances["outcome"] == "error"] if vif is not None else None)
         out["phone_home_ok_pct"] = 100.0 * out["ok"] / n if n else float("nan")
         active = instances["time_to_active_s"].notna().sum() if n else 0
         out["active_pct"] = 100.0 * float(active) / n if n else float("nan")
         out["create_errors"] = float((creates["outcome"] != "accepted").sum()
                                      if len(creates) else 0)
         return out
+
+
+def _share(flags: pd.Series | None) -> float:
+    """The share of True among `flags`, %; NaN when there are none to share."""
+    if flags is None or len(flags) == 0:
+        return float("nan")
+    return 100.0 * float(flags.sum()) / len(flags)
 
 
 def _arrival_row(a: Arrival) -> dict[str, Any]:
