@@ -41,8 +41,12 @@ timeline per boot, ~11 min for the nine. Each boot reports its measured
 phone-home p50 next to the model's plan and the simulator's CPU share, the
 checks that neither process was the bottleneck.
 
-Issue 3's goal (the 1000 boot in under 60 s of wall) is reported, not
-asserted: a loaded machine must not fail the suite.
+Issue 3's goal (the 1000 boot in under 60 s of wall, at the profile's time
+scale 20) is not judged here: at time scale 4 the modelled timeline alone is
+61 s. What the harness adds to the wall is reported instead (`wall beyond the
+timeline`: start-up and authentication, the create, the last poll, deleting
+every server); nothing is asserted on time, a loaded machine must not fail
+the suite.
 """
 
 from __future__ import annotations
@@ -64,8 +68,6 @@ from tests.perf.served import CHILD_TIMEOUT_S, REPO, ServedSim, boot_served
 
 __all__ = ["CHILD_TIMEOUT_S", "REPO", "scenario_yaml"]
 
-#: Issue 3: "finishes in under 60 s of wall time on this 2-core machine".
-GOAL_WALL_S = 60.0
 #: Modelled seconds per real second, the same at every size.
 TIME_SCALE = 4.0
 SIZES = (1000, 3000, 10_000)
@@ -169,6 +171,7 @@ def checked_round(m: dict[str, Any], count: int, profile: dict[str, Any]) -> dic
         "planned_last_phone_home_s": float(planned.max()),
         # The wall no harness can beat: the modelled timeline at the time scale.
         "timeline_wall_s": float(planned.max()) / TIME_SCALE,
+        "wall_beyond_timeline_s": m["wall_s"] - float(planned.max()) / TIME_SCALE,
         "busy_s": m["wall_s"] - m["loop_waiting_s"],
         "rss_growth_mib": m["peak_rss_mib"] - m["rss_before_mib"],
         "sim_cpu_share": m["sim_cpu_s"] / m["wall_s"],
@@ -197,8 +200,9 @@ def size_line(rounds: list[dict[str, Any]]) -> str:
         f"{_span(col('peak_rss_mib'), '.0f')} MiB "
         f"(+{_span(col('rss_growth_mib'), '.0f')} MiB over after-imports, "
         f"{_span(col('rss_growth_mib', 1024 / n), '.1f')} KiB/instance), wall "
-        f"{_span(col('wall_s'), '.1f')} s of which the modelled timeline is "
-        f"{rounds[0]['timeline_wall_s']:.1f} s. Simulator (own process): CPU "
+        f"{_span(col('wall_s'), '.1f')} s: the modelled timeline's "
+        f"{rounds[0]['timeline_wall_s']:.1f} s + {_span(col('wall_beyond_timeline_s'), '.1f')} s "
+        f"beyond it (start-up, create, last poll, cleanup). Simulator (own process): CPU "
         f"{_span(col('sim_cpu_s'), '.1f')} s ({_span(col('sim_cpu_share', 100), '.0f')}% of "
         f"the run), peak RSS {_span(col('sim_peak_rss_mib'), '.0f')} MiB. "
         f"{rounds[0]['phone_homes_recorded']}/{n} phoned home, p50 "
@@ -241,7 +245,8 @@ def test_boot_simulated(count: int, benchmark: BenchmarkFixture,
     rounds = [checked_round(m, count, profile) for m in rounds]
     _ROUNDS[count] = rounds
 
-    keys = ("wall_s", "cpu_s", "cpu_user_s", "cpu_system_s", "busy_s", "loop_waiting_s",
+    keys = ("wall_s", "wall_beyond_timeline_s", "phone_homes_recorded", "cpu_s",
+            "cpu_user_s", "cpu_system_s", "busy_s", "loop_waiting_s",
             "peak_rss_mib", "rss_before_mib", "rss_growth_mib", "sim_cpu_s", "sim_cpu_share",
             "sim_peak_rss_mib", "sim_rss_before_mib", "sim_requests",
             "phone_home_p50_modelled_s", "poll_cycles")
@@ -255,14 +260,7 @@ def test_boot_simulated(count: int, benchmark: BenchmarkFixture,
         "timeline_wall_s": round(rounds[0]["timeline_wall_s"], 3),
         **{f"{k}_per_round": [round(float(r[k]), 3) for r in rounds] for k in keys},
     })
-    line = size_line(rounds)
-    if count == 1000:
-        walls = [r["wall_s"] for r in rounds]
-        met = max(walls) < GOAL_WALL_S
-        benchmark.extra_info.update({"goal_wall_s": GOAL_WALL_S, "goal_met": met})
-        line += (f"; issue 3's goal wall < {GOAL_WALL_S:.0f} s: {'met' if met else 'MISSED'} "
-                 f"(a time-scale figure more than a harness one)")
-    figures(f"boot {count} (served sim, x{factor})", line)
+    figures(f"boot {count} (served sim, x{factor})", size_line(rounds))
     if all(size in _ROUNDS for size in SIZES):
         fit = scaling_fit([r for size in SIZES for r in _ROUNDS[size]])
         benchmark.extra_info["scaling_fit"] = fit
