@@ -155,10 +155,12 @@ ROOTWRAP_DEMO = "scenarios/rootwrap-probe.yaml"
 
 @nox.session(python=PYTHON)
 def perf(session: nox.Session) -> None:
-    """Benchmarks of osbench itself (tests/perf, ~3.5 min on 2 cores): a 1000-connection
-    phone-home burst against osbench and stdlib servers, Nova requests per poll cycle,
-    simulated boots of 1000 and 10,000 instances, journal appends, a 4-run report, and
-    as root the rootwrap probe and the netsweep overhead. Prints each one's headline
+    """Benchmarks of osbench itself (tests/perf, ~17 min on 2 cores): a 1000-connection
+    phone-home burst against osbench and stdlib servers, requests per poll cycle of
+    osbench's tracker beside openstacksdk's wait_for_server (counted at the simulator),
+    simulated boots of 1000, 3000 and 10,000 instances x 3 rounds with the harness and
+    the simulator in separate processes, `osbench validate`, journal appends, a 4-run
+    report, and as root the rootwrap probe and the netsweep overhead. Prints each one's headline
     figures at the end ("osbench perf figures"). Every session is saved under
     .benchmarks/<machine>/NNNN_<commit>_<date>.json (git-ignored); to compare commits,
     run it at each and then e.g.

@@ -3,10 +3,12 @@ openstacksdk, and Ctrl-C stops it cleanly."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import openstack
@@ -43,9 +45,26 @@ def test_serve_prints_a_working_clouds_yaml_entry(tmp_path: Path,
             conn.close()
         assert "c1.small" in flavors
         assert "demo-network" in networks
+        # The simulator counts what it served, every client's (the perf suite counts
+        # openstacksdk's requests this way); reading the counts is not counted.
+        counts_url = next(line.split("GET ", 1)[1].strip() for line in lines
+                          if line.startswith("# requests served so far: GET "))
+        first, second = _counts(counts_url), _counts(counts_url)
+        assert first == second
+        assert any(service == "compute" and method == "GET" and "flavors" in route
+                   for service, method, route in first), first
+        assert any(service == "network" and method == "GET" and "networks" in route
+                   for service, method, route in first), first
+        assert all(n >= 1 for n in first.values())
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "# stopped" in err
     assert "Traceback" not in err
+
+
+def _counts(url: str) -> dict[tuple[str, str, str], int]:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        rows = json.load(reply)["requests"]
+    return {(r["service"], r["method"], r["route"]): r["count"] for r in rows}
