@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from osbench import kinds, origin, targets
+from osbench import interrupts, kinds, origin, targets
 from osbench.clock import Clock
 from osbench.errors import OsbenchError
 from osbench.journal import Journal, new_run_id
@@ -228,6 +228,10 @@ class Runner:
         # Signals first: checking a cloud imports openstacksdk (seconds on a busy
         # machine); a signal then is handled at the first await, as a stop.
         installed = self._install_signals() if self.options.handle_signals else []
+        if installed and (name := interrupts.pending()) is not None:
+            # A signal before these handlers whose KeyboardInterrupt an import
+            # swallowed (osbench.interrupts): it still stops the run.
+            self.request_stop(name)
         try:
             # A target that cannot be named (unknown cloud) is a user error before
             # the run starts: it leaves no results directory behind.

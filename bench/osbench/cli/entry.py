@@ -3,8 +3,9 @@
 Importing the CLI and its command takes from a tenth of a second to seconds on
 a busy machine, and a SIGINT or SIGTERM in that moment must end like any other
 interrupt: one line and exit 130 (issue 13: a KeyboardInterrupt traceback, or a
-silent -15). So this module imports only what the interpreter has already
-loaded (os, signal, sys) before it installs the handler.
+silent -15). So before it installs its handlers this module imports only what
+the interpreter has already loaded (os, signal, sys) and osbench's light package
+modules (`osbench`, `osbench.cli`, `osbench.interrupts`: no third-party import).
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from types import FrameType
+
+from osbench.interrupts import pending, remember_and_raise
 
 EXIT_INTERRUPTED = 130
-
-
-def sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM handler: raise KeyboardInterrupt, as SIGINT does."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def say_interrupted(exc: BaseException) -> None:
@@ -28,9 +25,13 @@ def say_interrupted(exc: BaseException) -> None:
 
 def main() -> None:
     """`osbench` and `python -m osbench`."""
-    signal.signal(signal.SIGTERM, sigterm_as_interrupt)
+    signal.signal(signal.SIGTERM, remember_and_raise)
+    signal.signal(signal.SIGINT, remember_and_raise)
     try:
-        from osbench.cli import main_and_exit
+        from osbench.cli.program import main_and_exit
+
+        if (name := pending()) is not None:  # its KeyboardInterrupt was swallowed
+            raise KeyboardInterrupt(name)
     except KeyboardInterrupt as exc:
         say_interrupted(exc)
         sys.stderr.flush()

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from osbench import api, kinds
-from osbench.cli import EXIT_CLEANUP_INCOMPLETE
 from osbench.cli.entry import EXIT_INTERRUPTED
+from osbench.cli.program import EXIT_CLEANUP_INCOMPLETE
 from osbench.progress import Progress
 from osbench.runner import RunOptions, RunResult
 from osbench.scenario import TargetSpec
