@@ -4,7 +4,8 @@ While the interpreter imports (seconds on a busy machine), a signal handler's
 KeyboardInterrupt is raised in whatever Python code runs. When that is a weakref
 callback or a `__del__` (importlib's module-lock callback is one), CPython prints
 "Exception ignored in ..." and goes on: the interrupt is lost and the run would
-start anyway (seen once in ~40 start-up signals beside busy loops). So the
+start anyway (seen once among ~50 start-up signals of test runs beside busy
+loops). So the
 command line's start-up handler also remembers the signal, and each later
 step asks `pending()`: the CLI before it runs a command, the runner once its own
 handlers are in place.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from osbench import results
-from osbench.cli import main
+from osbench.cli.program import main
 from osbench.errors import UserError
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, parse_scenario

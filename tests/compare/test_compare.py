@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from osbench import results
-from osbench.cli import main
+from osbench.cli.program import main
 from osbench.compare import compare, to_markdown
 from osbench.journal import Journal
 

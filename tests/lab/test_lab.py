@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from osbench import cli, lab
+from osbench import lab
+from osbench.cli import program
 from osbench.errors import HostError
 from osbench.hosts import close_all, connect, load_inventory
 from osbench.lab import LabConfig
@@ -135,7 +136,7 @@ def test_up_again_keeps_the_running_lab(small_lab: LabConfig) -> None:
 
 
 def test_status_command(small_lab: LabConfig, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["lab", "--state-dir", str(small_lab.state_dir), "status"]) == 0
+    assert program.main(["lab", "--state-dir", str(small_lab.state_dir), "status"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("lab: up\n  2 targets, 8 queues, ports 5201..5204")
     assert "  target2: sshd running, iperf3 4/4\n" in out
@@ -170,7 +171,7 @@ def test_down_after_a_failed_up(tmp_path: Path) -> None:
 def test_lab_needs_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                         tmp_path: Path) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert cli.main(["lab", "--state-dir", str(tmp_path), "up"]) == 2
+    assert program.main(["lab", "--state-dir", str(tmp_path), "up"]) == 2
     assert capsys.readouterr().err == (
         "osbench: error: the local lab needs root (network namespaces, veth links, sshd) "
         "(run `sudo osbench lab ...`)\n")

@@ -125,15 +125,8 @@ sla:
 def served_scenario_yaml(count: int, time_scale: float = TIME_SCALE) -> str:
     """The same case for a named cloud that is a served simulator: the boot kind's
     default durations (modelled s) in real seconds at `time_scale`."""
-    return f"""\
-name: perf-boot-{count}
-kind: boot
-params:
-  image: cirros-sim
-  flavor: c1.small
-  networks: [demo-network]
-  key_name: mykey
-  count: {count}
+    base = scenario_yaml(count, "unused")
+    return base[:base.index("target:")] + f"""\
   phone_home_port: 0
   poll_interval_s: {POLL_INTERVAL_S / time_scale:g}
   active_timeout_s: {ACTIVE_TIMEOUT_S / time_scale:g}

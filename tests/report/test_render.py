@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from osbench import results
-from osbench.cli import main
+from osbench.cli.program import main
 from osbench.journal import Journal
 from osbench.report import FigureOptions, build_report, html, markdown
 from osbench.report.writer import write

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from osbench import results
-from osbench.cli import main
+from osbench.cli.program import main
 from osbench.kinds.boot.story import BootCase, judge_silent, judge_small_pets
 from osbench.kinds.netsweep.story import judge_queues
 from osbench.kinds.rootwrap.story import Ratio, judge_daemon, judge_rootwrap

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from osbench.cli import main
+from osbench.cli.program import main
 
 GOOD = """\
 name: ticks

@@ -2,7 +2,7 @@
 
 import sys
 
-from osbench.cli import main
+from osbench.cli.program import main
 from tests.support.tickkind import register
 
 register()

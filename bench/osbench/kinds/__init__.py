@@ -7,6 +7,7 @@ kind edits nothing here. `register` adds a kind from elsewhere (a plugin, a test
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import replace
@@ -25,8 +26,10 @@ __all__ = ["CaseContext", "Kind", "KindOption", "KindSpec", "MetricSpec", "Targe
 _registered: dict[str, KindSpec] = {}
 
 
-def _builtin_names() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)
+@functools.cache
+def _builtin_names() -> tuple[str, ...]:
+    """The kind packages in this folder (read once: every lookup asks)."""
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg))
 
 
 def register(spec: KindSpec) -> KindSpec:
