@@ -60,3 +60,14 @@ def test_the_probe_sees_a_heavy_import() -> None:
     """The checks above can fail: running a kind's code does import them."""
     loaded = _top_level_modules("import osbench.kinds.boot.run")
     assert {"pandas", "openstack", "aiohttp"} <= loaded
+
+
+def test_the_public_names_are_listed_once_and_all_resolve() -> None:
+    """`osbench.__all__` and its lazy table name the same things, and each loads."""
+    import osbench
+
+    assert set(osbench.__all__) == {"__version__", *osbench._EXPORTS}
+    for name in osbench.__all__:
+        assert getattr(osbench, name) is not None, name
+    with pytest.raises(AttributeError):
+        _ = osbench.no_such_name  # type: ignore[attr-defined]
