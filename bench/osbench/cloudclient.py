@@ -66,6 +66,38 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class RequestRecord:
+    """One HTTP request as the harness saw it (monitors' `api` source)."""
+
+    operation: str
+    method: str
+    #: When it was sent and how long its reply took, on the client's clock.
+    sent: float
+    latency_s: float
+    #: HTTP status, or 0 when no reply came (connection failure, timeout).
+    status: int
+    request_id: str | None
+
+
+def operation(method: str, url: str) -> str:
+    """What a request does, in the words an operator uses (create, list servers, ...)."""
+    path = urlsplit(url).path.rstrip("/")
+    parts = [p for p in path.split("/") if p and p != "v2.0"]
+    head = parts[0] if parts else ""
+    if head == "servers":
+        if method == "POST":
+            return "console" if path.endswith("/action") else "create"
+        if method == "DELETE":
+            return "delete_server"
+        return "list_servers" if len(parts) == 1 or parts[1] == "detail" else "show_server"
+    if head == "ports":
+        return "delete_port" if method == "DELETE" else "list_ports"
+    if head in ("limits", "quotas"):
+        return "quotas"
+    return f"{method.lower()}_{head or 'root'}"
+
+
+@dataclass(frozen=True)
 class CreateReply:
     """The answer to one multi-create request."""
 
@@ -108,6 +140,8 @@ class CloudClient:
         self.clock = clock
         self.on_retry = on_retry
         self.requests_made = 0
+        #: Called on the event loop with a RequestRecord after every request.
+        self.observers: list[Callable[[RequestRecord], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=max_workers,
                                         thread_name_prefix="osbench-cloud")
 
@@ -137,6 +171,8 @@ class CloudClient:
         for attempt in range(len(delays) + 1):
             self.requests_made += 1
             reason = ""
+            sent = self.clock.monotonic()
+            response = None
             try:
                 response = await self._in_thread(send)
             except ks_exceptions.ConnectFailure as exc:
@@ -154,12 +190,31 @@ class CloudClient:
                 if not (idempotent and response.status_code in _RETRY_STATUSES):
                     return response
                 reason = f"HTTP {response.status_code}"
+            finally:
+                self._observe(method, url, sent, response)
             if attempt == len(delays):
                 raise CloudError(f"{method} {url}: gave up after {attempt + 1} tries ({reason})")
             if self.on_retry is not None:
                 self.on_retry(Retry(method=method, url=url, attempt=attempt + 1, reason=reason))
             await self.clock.sleep(delays[attempt])
         raise AssertionError("unreachable")
+
+    def _observe(self, method: str, url: str, sent: float, response: Any) -> None:
+        if not self.observers:
+            return
+        headers = response.headers if response is not None else {}
+        record = RequestRecord(
+            operation=operation(method, url), method=method, sent=sent,
+            latency_s=self.clock.monotonic() - sent,
+            status=response.status_code if response is not None else 0,
+            request_id=headers.get("x-openstack-request-id") or headers.get(
+                "x-compute-request-id"))
+        for observer in list(self.observers):
+            observer(record)
+
+    async def token(self) -> str:
+        """The current token (keystoneauth renews it when due); never journal it."""
+        return str(await self._in_thread(self.conn.session.get_token))
 
     async def _checked(self, service: str, method: str, url: str, **kwargs: Any) -> Any:
         """A request whose HTTP error statuses become CloudError."""

@@ -38,6 +38,7 @@ from osbench.clock import Clock
 from osbench.errors import OsbenchError
 from osbench.journal import Journal, new_run_id
 from osbench.kinds import CaseContext, Kind, KindSpec
+from osbench.monitors.session import open_session as open_monitors
 from osbench.progress import ProgressSink, SilentProgress
 from osbench.scenario import Case, Scenario, TargetSpec, expand
 from osbench.scenario.sla import Verdict
@@ -102,6 +103,7 @@ class _Context(CaseContext):
         self.options = runner.options.kind_options
         self.target = target
         self.clock: Clock = target.clock
+        self.t0 = self.clock.monotonic()
         self.seed = seed
         self.log = logging.getLogger(f"osbench.case.{case.case_id}")
         self.rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -314,11 +316,17 @@ class Runner:
         started = datetime.now(UTC)
         self.progress.start_case(case.case_id, case.index, len(self.cases))
         outcome = CaseOutcome(case_id=case.case_id, status="completed")
-        case_task = asyncio.create_task(self.kind.run_case(case, ctx))
-        self._interruptible = case_task
         self._cases_started += 1
         bug: BaseException | None = None
+        case_task: asyncio.Task[None] | None = None
+        monitors = None
         try:
+            if self.scenario.monitors is not None:
+                monitors = await open_monitors(self.scenario.monitors, ctx)
+            if self._stopping.is_set():  # a signal while the monitors opened
+                raise asyncio.CancelledError
+            case_task = asyncio.create_task(self.kind.run_case(case, ctx))
+            self._interruptible = case_task
             await case_task
         except asyncio.CancelledError:
             if not self._stopping.is_set():
@@ -335,6 +343,8 @@ class Runner:
         finally:
             self._interruptible = None
             await self._cleanup(ctx)
+            if monitors is not None:  # after the cleanups: deletes are API load too
+                await monitors.close()
         if bug is not None:
             self._record_case(case, outcome, started)
             self.progress.end_case(outcome.status, outcome.error or "")

@@ -134,6 +134,8 @@ class CaseContext(ABC):
     options: Mapping[str, Any]
     target: Target
     clock: Clock
+    #: The case's start on `clock`: every `t_s` of the case is measured from it.
+    t0: float
     seed: int
     log: logging.Logger
 

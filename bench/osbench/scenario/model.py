@@ -14,6 +14,7 @@ One file is one scenario:
     repeat: 1                 # each case run this many times
     sla: ["phone_home_ok_pct >= 99.5", "p95(time_to_phone_home_s) <= 10m"]
     target: {cloud: NAME, sim_profile: NAME, time_scale: 50, hosts: FILE}
+    monitors: {...}           # control-plane monitors during every case (osbench.monitors)
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
 from osbench import kinds
-from osbench.errors import ScenarioError
+from osbench.errors import OsbenchError, ScenarioError
 from osbench.kinds import KindSpec
+from osbench.monitors.config import MonitorsConfig
 from osbench.scenario import sla
 from osbench.scenario.schema import (
     Min,
@@ -51,7 +53,8 @@ TARGET_SWEEP_KEYS = ("sim_profile", "hosts")
 #: 1000000000`) or an attack, and would hold every Case in memory.
 MAX_CASES = 10_000
 
-_TOP_KEYS = ("name", "description", "kind", "params", "sweep", "repeat", "sla", "target")
+_TOP_KEYS = ("name", "description", "kind", "params", "sweep", "repeat", "sla", "target",
+             "monitors")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Scenario:
     repeat: int
     sla: tuple[sla.Criterion, ...]
     target: TargetSpec
+    monitors: MonitorsConfig | None = None
 
     @property
     def slug(self) -> str:
@@ -111,6 +115,8 @@ class Scenario:
             "sla": [c.text for c in self.sla],
             "target": dataclasses.asdict(self.target),
         }
+        if self.monitors is not None:
+            out["monitors"] = dataclasses.asdict(self.monitors)
         if self.sweep or self.zipped:
             sweep: dict[str, Any] = {k: list(v) for k, v in self.sweep}
             if self.zipped:
@@ -147,9 +153,11 @@ def parse_scenario(src: Source) -> Scenario:
     _check_case_count(src, sweep, zipped, repeat)
     params = _params(src, data.get("params"), kind, dict(sweep + zipped))
     criteria = _criteria(src, data.get("sla", []), kind)
+    monitors = _monitors(src, data["monitors"]) if "monitors" in data else None
     scenario = Scenario(
         file=src.file, name=name, description=description, kind=kind.name, params=params,
         sweep=sweep, zipped=zipped, repeat=repeat, sla=criteria, target=target,
+        monitors=monitors,
     )
     if kind.check is not None:
         _check_cases(src, scenario, kind.check)
@@ -285,6 +293,35 @@ def _params(src: Source, data: Any, kind: KindSpec, swept: dict[str, tuple[Any, 
         if exc.bare_message.startswith("missing required key"):
             exc.hint = (exc.hint or "") + f" under `params:` (kind {kind.name!r})"
         raise
+
+
+def _monitors(src: Source, data: Any) -> MonitorsConfig:
+    """The `monitors:` section; an inventory is read now, relative to the scenario
+    file, so a host it lacks is an error before anything runs."""
+    config: MonitorsConfig = convert_dataclass(src, data, MonitorsConfig, ("monitors",))
+    if config.inventory is None or config.inventory == "lab":
+        return config
+    from osbench.hosts.inventory import load_inventory
+
+    path = Path(config.inventory)
+    if not path.is_absolute():
+        path = Path(src.file).parent / path
+    try:
+        inventory = load_inventory(path)
+    except OsbenchError as exc:
+        raise src.error(("monitors", "inventory"), f"cannot use inventory {str(path)!r}: "
+                        f"{exc}") from None
+    for i, source in enumerate(config.processes):
+        if source.host != "local" and source.host not in inventory.hosts:
+            raise src.error(("monitors", "processes", i, "host"),
+                            f"host {source.host!r} is not in {path}",
+                            hint=did_you_mean(source.host, [*inventory.hosts, "local"]))
+    for i, rabbit in enumerate(config.rabbitmq):
+        if rabbit.url is None and rabbit.host != "local" and rabbit.host not in inventory.hosts:
+            raise src.error(("monitors", "rabbitmq", i, "host"),
+                            f"host {rabbit.host!r} is not in {path}",
+                            hint=did_you_mean(rabbit.host, [*inventory.hosts, "local"]))
+    return dataclasses.replace(config, inventory=str(path))
 
 
 def _criteria(src: Source, data: Any, kind: KindSpec) -> tuple[sla.Criterion, ...]:

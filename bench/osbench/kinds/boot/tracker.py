@@ -115,7 +115,8 @@ class Tracker:
         self.sends: list[CreateSend] = []
         self.creates_done = False
         self.last_sent_s = 0.0
-        self.t0 = ctx.clock.monotonic()
+        #: The case's start: `sent_s` and poll times share the monitors' origin.
+        self.t0 = ctx.t0
         self._newest_update: datetime | None = None
         self._cycle = 0
 
