@@ -27,6 +27,11 @@ Mechanisms, in pipeline order:
 
 Approximation: batches are planned in arrival order, so a second create that
 arrives while an earlier one is still in flight queues behind all of it.
+
+The model keeps what it planned (`creates`, `timelines`) with the queue times
+behind each outcome (a build's worker start, the DHCP agent's start and end on
+a port), so `osbench.sim.metrics` can read the control plane's queues at any
+modelled instant from the plan itself.
 """
 
 from __future__ import annotations
@@ -71,6 +76,11 @@ class Timeline:
     dhcp_gave_up_at: float | None = None
     phone_home_at: float | None = None
     ipv6: bool = False
+    #: A conductor worker starts the build (None: it timed out in the queue first).
+    build_start_at: float | None = None
+    #: The DHCP agent starts and finishes this port's notifications.
+    agent_start_at: float | None = None
+    agent_done_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,12 +91,24 @@ class BatchPlan:
     timelines: list[Timeline]
 
 
+@dataclass(frozen=True)
+class CreateRecord:
+    """One create request as nova-api serves it: busy from `t0` for `api_seconds`."""
+
+    t0: float
+    api_seconds: float
+    count: int
+
+
 @dataclass
 class ControlPlaneModel:
     """Shared queue state of the control plane, advanced batch by batch."""
 
     profile: Profile
     seed: int
+    #: Every create request planned, and every instance's timeline, in plan order.
+    creates: list[CreateRecord] = field(default_factory=list)
+    timelines: list[Timeline] = field(default_factory=list)
     _workers: list[float] = field(default_factory=list)  # heap of free-at times
     _agent_free_at: float = 0.0
     _host_entries: int = 0
@@ -116,7 +138,10 @@ class ControlPlaneModel:
         for i in range(count):
             visible = t0 + api.request_s + (i + 1) * api.per_instance_s
             timelines.append(self._plan_one(visible, ids[i], rng))
-        return BatchPlan(api.request_s + count * api.per_instance_s, timelines)
+        api_seconds = api.request_s + count * api.per_instance_s
+        self.creates.append(CreateRecord(t0, api_seconds, count))
+        self.timelines.extend(timelines)
+        return BatchPlan(api_seconds, timelines)
 
     def _plan_one(self, visible: float, server_id: str, rng: random.Random) -> Timeline:
         cp, nt, cm, gs = (
@@ -147,8 +172,9 @@ class ControlPlaneModel:
         bound = created + nt.port_bind_s
         self._host_entries += 1
         agent_start = max(created, self._agent_free_at)
-        self._agent_free_at = agent_start + self.port_service_s(self._host_entries)
-        port_active = max(bound, self._agent_free_at)
+        agent_done = agent_start + self.port_service_s(self._host_entries)
+        self._agent_free_at = agent_done
+        port_active = max(bound, agent_done)
 
         plug = created + cm.disk_prep_median_s * math.exp(cm.disk_prep_sigma * disk_z)
         timeout = cm.vif_plugging_timeout_s
@@ -159,7 +185,8 @@ class ControlPlaneModel:
                 failed = plug + timeout
                 return Timeline(
                     visible, failed, fault, scheduled, host, created, bound,
-                    port_deleted_at=failed, ipv6=ipv6,
+                    port_deleted_at=failed, ipv6=ipv6, build_start_at=start,
+                    agent_start_at=agent_start, agent_done_at=agent_done,
                 )
             spawn_from = plug + timeout
         elif timeout > 0:
@@ -181,6 +208,7 @@ class ControlPlaneModel:
         return Timeline(
             visible, None, None, scheduled, host, created, bound, port_active, None,
             plug, active, dhcp_start, lease, gave_up, phone_home, ipv6,
+            build_start_at=start, agent_start_at=agent_start, agent_done_at=agent_done,
         )
 
 
