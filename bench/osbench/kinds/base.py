@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pandas: only for results; validating a scenario needs none
     import pandas as pd
 
     from osbench.clock import Clock
+    from osbench.monitors.attribution import Symptom
     from osbench.report.model import Section
     from osbench.report.story import Chapter
     from osbench.scenario.model import Case
@@ -99,6 +100,10 @@ class KindSpec:
     #: "module:function": `cleanup(run, cloud) -> CleanupReport-like` for
     #: `osbench cleanup RUN` (None: the kind leaves nothing behind).
     cleanup: str | Callable[..., Any] | None = None
+    #: "module:function": `symptoms(tables) -> list[Symptom]`, what went wrong in one
+    #: case from its own tables (each cut to the case's rows), for the monitors'
+    #: attribution (None: the kind names no symptom, so no bottleneck either).
+    symptoms: str | Callable[..., Sequence[Symptom]] | None = None
     #: Cross-field checks of one case's params; raise ValueError naming the key.
     check: Callable[[Any], None] | None = field(default=None, compare=False)
 
@@ -118,6 +123,9 @@ class KindSpec:
 
     def cleanup_function(self) -> Callable[..., Any] | None:
         return _resolve(self.cleanup) if isinstance(self.cleanup, str) else self.cleanup
+
+    def symptom_function(self) -> Callable[..., Sequence[Symptom]] | None:
+        return _resolve(self.symptoms) if isinstance(self.symptoms, str) else self.symptoms
 
 
 def _resolve(reference: str) -> Any:

@@ -62,4 +62,5 @@ SPEC = KindSpec(
     report="osbench.kinds.boot.report:sections",
     chapters="osbench.kinds.boot.story:CHAPTERS",
     cleanup="osbench.kinds.boot.cleanup:cleanup_run",
+    symptoms="osbench.kinds.boot.symptoms:symptoms",
 )
