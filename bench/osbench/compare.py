@@ -7,6 +7,19 @@ beyond the metric's threshold AND a significance test on the raw samples
 throughputs, Fisher's exact test for success rates. Otherwise "noise".
 "new failure" / "fixed": a success rate that goes from no failures to some, or
 back. "incomparable": a case or metric that only one run has, or no samples.
+
+Monitor peaks (`compare_peaks`): when either run has monitor rows, the peak of
+every monitored series per case (`osbench.monitors.series.peaks`: CPU, queue
+depths, API latency, ...) is compared too, e.g. "neutron-dhcp-agent backlog
+peak 183 -> 4, better". Lower is better for every peak. A peak is one number
+per case, so with one run of a case each the verdict is the relative change
+alone: beyond PEAK_THRESHOLD_PCT (and PEAK_MIN_CHANGE in the peak's unit) it
+is better or worse, otherwise noise; with repeats (`repeat:`, case ids
+`...#N`) both runs have several peaks and the verdict also needs Mann-Whitney
+U at alpha. Peak verdicts never make `osbench compare` fail: they say where
+to look, next to the metrics that judge. They travel with the comparison
+table as records in `table.attrs["monitor_peaks"]` (`monitor_peaks(table)`
+reads them back), which the renderers print after it.
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any, Literal
 
 import pandas as pd
@@ -22,6 +36,17 @@ from osbench import kinds, stats
 from osbench.errors import UserError
 from osbench.kinds import MetricSpec
 from osbench.results import Run
+
+#: Monitor peaks: a change of more than this percent of the baseline's peak ...
+PEAK_THRESHOLD_PCT = 20.0
+#: ... and of at least this much in the peak's unit is better or worse (a queue
+#: going from 1 to 2 messages is +100% and means nothing). Units not listed: 0.
+PEAK_MIN_CHANGE: dict[str, float] = {"%": 5.0, "s": 0.05, "messages": 5.0, "ports": 5.0,
+                                     "builds": 5.0, "calls": 2.0}
+#: `--threshold monitor_peaks:PCT` sets PEAK_THRESHOLD_PCT for one comparison.
+PEAKS_THRESHOLD_KEY = "monitor_peaks"
+PEAK_COLUMNS = ["case", "source", "subject", "metric", "unit", "baseline", "candidate",
+                "change_pct", "p_value", "verdict", "note"]
 
 Verdict = Literal["worse", "better", "noise", "new failure", "fixed", "incomparable"]
 #: Verdicts that make `osbench compare` exit 1.
@@ -52,10 +77,11 @@ def compare(base: Run, cand: Run, *, thresholds: Mapping[str, float] | None = No
     if not specs:
         raise UserError(f"no comparison is defined for kind {kind!r}")
     thresholds = dict(thresholds or {})
-    unknown = set(thresholds) - {s.name for s in specs}
+    unknown = set(thresholds) - {s.name for s in specs} - {PEAKS_THRESHOLD_KEY}
     if unknown:
         raise UserError(f"unknown metric(s) in --threshold: {', '.join(sorted(unknown))}",
-                        hint=f"{kind} metrics: {', '.join(s.name for s in specs)}")
+                        hint=f"{kind} metrics: {', '.join(s.name for s in specs)}, and "
+                        f"{PEAKS_THRESHOLD_KEY} for monitor peaks")
     rows: list[Row] = []
     cases = _cases(base) | _cases(cand)
     for case in sorted(cases):
@@ -63,9 +89,111 @@ def compare(base: Run, cand: Run, *, thresholds: Mapping[str, float] | None = No
             threshold = thresholds.get(spec.name, spec.default_threshold_pct)
             for label, b, c in _pairs(base, cand, case, spec):
                 rows.append(_judge(case, label, spec, b, c, threshold, alpha))
-    return pd.DataFrame([r.__dict__ for r in rows],
-                        columns=["case", "metric", "baseline", "candidate", "ratio", "p_value",
-                                 "verdict", "note"])
+    table = pd.DataFrame([r.__dict__ for r in rows],
+                         columns=["case", "metric", "baseline", "candidate", "ratio",
+                                  "p_value", "verdict", "note"])
+    if _has_monitors(base) or _has_monitors(cand):
+        table.attrs["monitor_peaks"] = compare_peaks(
+            base, cand, threshold_pct=thresholds.get(PEAKS_THRESHOLD_KEY, PEAK_THRESHOLD_PCT),
+            alpha=alpha).to_dict("records")
+    return table
+
+
+def monitor_peaks(table: pd.DataFrame) -> pd.DataFrame:
+    """The monitor peaks `compare` attached to its table (empty without monitors)."""
+    return pd.DataFrame(table.attrs.get("monitor_peaks", []), columns=PEAK_COLUMNS)
+
+
+def _has_monitors(run: Run) -> bool:
+    return not run.table("monitor").empty
+
+
+def _run_peaks(run: Run) -> dict[tuple[str, str, str, str], tuple[str, list[float]]]:
+    """(case without its repeat suffix, source, metric, subject) -> (unit, peaks)."""
+    from osbench.monitors.series import peaks
+
+    monitor = run.table("monitor")
+    out: dict[tuple[str, str, str, str], tuple[str, list[float]]] = {}
+    if monitor.empty or "case" not in monitor.columns:
+        return out
+    for case, rows in monitor.groupby(monitor["case"].astype(str), sort=False):
+        for p in peaks(rows).to_dict("records"):
+            key = (str(case).partition("#")[0], str(p["source"]), str(p["metric"]),
+                   str(p["subject"]))
+            unit = str(p["unit"])
+            out.setdefault(key, (unit, []))[1].append(float(p["peak"]))
+    return out
+
+
+def _min_change(unit: str) -> float:
+    return PEAK_MIN_CHANGE["%"] if unit.startswith("%") else PEAK_MIN_CHANGE.get(unit, 0.0)
+
+
+def compare_peaks(base: Run, cand: Run, *, threshold_pct: float = PEAK_THRESHOLD_PCT,
+                  alpha: float = 0.05) -> pd.DataFrame:
+    """Monitor peaks per case and series: baseline, candidate, change, verdict
+    (lower is better; see the module's docstring for how it is judged)."""
+    b_peaks, c_peaks = _run_peaks(base), _run_peaks(cand)
+    rows = []
+    for key in sorted(b_peaks.keys() | c_peaks.keys()):
+        case, source, metric, subject = key
+        row: dict[str, Any] = {"case": case, "source": source, "subject": subject,
+                               "metric": metric, "p_value": None}
+        if key not in b_peaks or key not in c_peaks:
+            unit, _ = b_peaks.get(key) or c_peaks[key]
+            missing = "baseline" if key not in b_peaks else "candidate"
+            rows.append(row | {"unit": unit, "baseline": None, "candidate": None,
+                               "change_pct": None, "verdict": "incomparable",
+                               "note": f"not in {missing}"})
+            continue
+        unit, bv = b_peaks[key]
+        cv = c_peaks[key][1]
+        bm, cm = stats.median(bv), stats.median(cv)
+        change = ((cm - bm) / abs(bm) * 100.0 if bm else
+                  (0.0 if cm == bm else math.copysign(math.inf, cm - bm)))
+        beyond = abs(change) > threshold_pct and abs(cm - bm) >= _min_change(unit)
+        if len(bv) > 1 and len(cv) > 1:
+            p = stats.mann_whitney_p(bv, cv)
+            row["p_value"] = p
+            significant = p < alpha
+            note = f"median of {len(bv)}/{len(cv)} repeats' peaks; Mann-Whitney U"
+        else:
+            significant = True
+            note = ("one peak each: judged by the change alone (no significance test "
+                    "without repeats)")
+        verdict = ("worse" if cm > bm else "better") if beyond and significant else "noise"
+        rows.append(row | {"unit": unit, "baseline": bm, "candidate": cm,
+                           "change_pct": change, "verdict": verdict, "note": note})
+    return pd.DataFrame(rows, columns=PEAK_COLUMNS)
+
+
+def peak_sentences(peaks: pd.DataFrame) -> list[str]:
+    """"count=200: neutron-dhcp-agent backlog (prometheus:sim) peak 183 -> 4 ports,
+    better (-98%)", one per comparable peak."""
+    lines = []
+    for r in peaks.to_dict("records"):
+        if r["verdict"] == "incomparable":
+            continue
+        change = r["change_pct"]
+        pct = "" if change is None or not math.isfinite(change) else f" ({change:+.0f}%)"
+        unit = f" {r['unit']}" if r["unit"] else ""
+        lines.append(f"{r['case']}: {_peak_name(r)} peak {_fmt(r['baseline'])} -> "
+                     f"{_fmt(r['candidate'])}{unit}, {r['verdict']}{pct}")
+    return lines
+
+
+def _peak_name(r: Mapping[str, Any]) -> str:
+    """"subject (source, metric)", the metric left out when it is the subject."""
+    if r["subject"] == r["metric"]:
+        return f"{r['subject']} ({r['source']})"
+    return f"{r['subject']} ({r['source']}, {r['metric']})"
+
+
+PEAKS_NOTE = ("Monitor peaks (lower is better): better or worse when the peak changed by "
+              f"more than {PEAK_THRESHOLD_PCT:g}% (--threshold {PEAKS_THRESHOLD_KEY}:PCT) "
+              "and by at least a minimal amount in its unit; with repeats, also "
+              "Mann-Whitney U on the repeats' peaks; one peak each is judged by the change "
+              "alone. Peaks never fail the comparison.")
 
 
 def _cases(run: Run) -> set[str]:
@@ -157,6 +285,18 @@ def to_markdown(table: pd.DataFrame) -> str:
         lines.append(f"| {r['case']} | {r['metric']} | {_fmt(r['baseline'])} | "
                      f"{_fmt(r['candidate'])} | {_fmt(r['ratio'], 3)} | "
                      f"{_fmt(r['p_value'], 3)} | {verdict} |")
+    peaks = monitor_peaks(table)
+    if len(peaks):
+        lines += ["", PEAKS_NOTE, "",
+                  "| case | peak | baseline | candidate | change | verdict |",
+                  "|---|---|---:|---:|---:|---|"]
+        for r in peaks.to_dict("records"):
+            change = r["change_pct"]
+            unit = f" [{r['unit']}]" if r["unit"] else ""
+            lines.append(f"| {r['case']} | {_peak_name(r)}{unit} | {_fmt(r['baseline'])} | "
+                         f"{_fmt(r['candidate'])} | "
+                         f"{'–' if change is None else f'{change:+.0f}%'} | "
+                         f"{r['verdict']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -168,17 +308,27 @@ def to_text(table: pd.DataFrame) -> str:
                       _fmt(r["candidate"]), _fmt(r["ratio"], 3), _fmt(r["p_value"], 3),
                       str(r["verdict"])])
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+    text = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      .rstrip() for row in cells) + "\n"
+    peaks = monitor_peaks(table)
+    if len(peaks):
+        text += "\n" + PEAKS_NOTE + "\n" + "".join(
+            f"  {line}\n" for line in peak_sentences(peaks))
+    return text
 
 
 def to_html(table: pd.DataFrame) -> str:
     """The comparison as an HTML section (escaped)."""
     body = table[["case", "metric", "baseline", "candidate", "ratio", "p_value", "verdict"]]
-    return ('<section class="compare"><h2>Comparison</h2>'
+    html = ('<section class="compare"><h2>Comparison</h2>'
             + body.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}",
-                           escape=True)
-            + "</section>")
+                           escape=True))
+    peaks = monitor_peaks(table)
+    if len(peaks):
+        html += (f"<h3>Monitor peaks</h3><p>{escape(PEAKS_NOTE)}</p>"
+                 + peaks.drop(columns=["note"]).to_html(
+                     index=False, na_rep="–", float_format=lambda v: f"{v:.4g}", escape=True))
+    return html + "</section>"
 
 
 def add_test_options(parser: Any) -> None:

@@ -1,12 +1,14 @@
 """The report's comparison section: the first run is the baseline, every later run
 of the same kind is a candidate, and each pair gets `osbench compare`'s table
-(verdicts need the threshold and a significance test; see osbench.compare)."""
+(verdicts need the threshold and a significance test; see osbench.compare), and
+when either has monitors, the table of monitor peaks (judged by their relative
+change, and a test only with repeats; they never count as worse)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from osbench.compare import FAILING, compare
+from osbench.compare import FAILING, PEAKS_NOTE, compare, monitor_peaks
 from osbench.errors import UserError
 from osbench.report.model import Section, Table
 from osbench.report.series import kind_of, run_labels
@@ -38,6 +40,11 @@ def sections(runs: Sequence[Run], thresholds: Mapping[str, float] | None = None,
             continue
         worse += int(table["verdict"].isin(FAILING).sum())
         section.items.append(Table(f"compare-{index}", f"{label} against {base_label}", table))
+        peaks = monitor_peaks(table)
+        if len(peaks):
+            section.items.append(Table(f"compare-{index}-monitor-peaks",
+                                       f"Monitor peaks: {label} against {base_label}",
+                                       peaks, note=PEAKS_NOTE))
     section.notes.insert(1, f"{worse} metric(s) worse or newly failing." if worse else
                          "Nothing got worse.")
     return [section]
