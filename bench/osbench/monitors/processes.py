@@ -159,7 +159,8 @@ class _Snapshot:
 def _snapshot(data: object, host: str) -> _Snapshot:
     """The probe's output as a _Snapshot; MonitorError if it is not one."""
     try:
-        assert isinstance(data, dict)
+        if not isinstance(data, dict):
+            raise TypeError(f"a {type(data).__name__}, not an object")
         services = {}
         for name, svc in data["services"].items():
             ticks = {str(k): int(v) for k, v in svc["ticks"].items()}
@@ -168,7 +169,7 @@ def _snapshot(data: object, host: str) -> _Snapshot:
                          cpu=tuple(int(v) for v in data["cpu"]), cores=int(data["cores"]),
                          load1=float(data["load1"]), mem_total=int(data["mem_total"]),
                          mem_available=int(data["mem_available"]), services=services)
-    except (AssertionError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MonitorError(f"{host}: the process probe's output is not what it prints "
                            f"({type(exc).__name__}: {exc})") from None
     if snap.tick <= 0 or len(snap.cpu) != 8:
