@@ -1,22 +1,37 @@
 """The simulated cloud's control-plane metrics (issue 16), read from the model's queues.
 
-These read `osbench.sim.metrics` on the model alone, at many modelled
+Most tests read `osbench.sim.metrics` on the model alone, at many modelled
 instants (no HTTP): the readings agree with a scan of every planned timeline,
-and they show the field notes' mechanisms as queue shapes over seeds 0-4.
+and they show the field notes' mechanisms as queue shapes over seeds 0-4. The
+last ones serve them over HTTP, from the embedded simulator and from
+`osbench sim serve`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
+import os
 import random
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from osbench.sim import load_profile
+from osbench.clock import ScaledClock
+from osbench.sim import SimCloud, load_profile
 from osbench.sim.metrics import (
+    CONTENT_TYPE,
     SERVICES,
     ControlPlaneView,
     Snapshot,
@@ -24,6 +39,9 @@ from osbench.sim.metrics import (
     snapshot,
 )
 from osbench.sim.model import ControlPlaneModel
+from tests.sim.conftest import password_auth
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SEEDS = range(5)
 WINDOW_S = 2.0
@@ -251,3 +269,135 @@ def test_only_the_1000_create_outlasts_the_proxy_timeout() -> None:
         longest = max(s.create_oldest_in_flight_s for s in at_400)
         assert longest < timeout, f"seed {seed}: the 400 create was in flight {longest:.1f} s"
 
+
+# -- served over HTTP --------------------------------------------------------------------
+class HandClock(ScaledClock):
+    """Modelled time the test sets; a sleep moves it on at once."""
+
+    def __init__(self) -> None:
+        super().__init__(time_scale=1.0)
+        self.t = 0.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+async def _token(http: aiohttp.ClientSession, sim: SimCloud) -> str:
+    async with http.post(sim.auth_url + "/auth/tokens", json=password_auth(sim)) as resp:
+        assert resp.status == 201
+        return resp.headers["X-Subject-Token"]
+
+
+async def _scrape(http: aiohttp.ClientSession, sim: SimCloud,
+                  token: str | None) -> tuple[int, str, str]:
+    headers = {"X-Auth-Token": token} if token is not None else {}
+    async with http.get(sim.metrics_url, headers=headers) as resp:
+        return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
+
+
+async def test_the_endpoint_is_admin_only_parses_and_is_not_counted() -> None:
+    clock = HandClock()
+    async with SimCloud("rootwrap-daemon") as sim, aiohttp.ClientSession() as http:
+        sim.clock = clock
+        assert sim.metrics_url == f"{sim.base_url}/osbench-sim/metrics"
+        token = await _token(http, sim)
+        counted = sim.request_counts()
+        status, _, body = await _scrape(http, sim, None)
+        assert status == 401, body
+        assert json.loads(body)["error"]["code"] == 401
+        assert (await _scrape(http, sim, "not-a-token"))[0] == 401
+        status, content_type, text = await _scrape(http, sim, token)
+        assert status == 200, text
+        assert content_type == CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
+        assert {f.name for f in text_string_to_metric_families(text)} == {*GAUGES, *COUNTERS}
+        assert sim.request_counts() == counted  # neither the 401s nor the 200 counted
+        clock.t = sim.profile.keystone.token_ttl_s + 1.0  # the token has expired
+        assert (await _scrape(http, sim, token))[0] == 401
+        assert not sim.internal_errors
+
+
+async def test_the_endpoint_reads_the_plan_at_the_request_instant() -> None:
+    clock = HandClock()
+    async with SimCloud("big-pets") as sim, aiohttp.ClientSession() as http:
+        sim.clock = clock
+        token = await _token(http, sim)
+        headers = {"X-Auth-Token": token}
+        server = {"name": "m", "imageRef": sim.image_id, "flavorRef": sim.flavor_id,
+                  "networks": [{"uuid": sim.network_id}], "min_count": 40, "max_count": 40}
+        async with http.post(sim.base_url + "/compute/v2.1/servers", json={"server": server},
+                             headers=headers) as resp:
+            assert resp.status == 202, await resp.text()
+        # The DHCP agent (2.2 s a port through rootwrap) is behind nova-compute here.
+        clock.t = 30.0
+        status, _, text = await _scrape(http, sim, token)
+        assert status == 200, text
+        assert text == render(sim.metrics_snapshot(30.0))
+        before = sim.metrics_snapshot(30.0)
+        assert before.modelled_time_s == 30.0
+        assert before.dhcp_agent_backlog_ports > 5 and before.ports_build > 5, before
+        assert before.busy_seconds["nova-conductor"] > 0, before
+        # Delete a server whose port is bound and still waits at the agent.
+        waiting = next(s for s in sim.servers.values() if s.port is not None
+                       and (s.port.timeline.port_bound_at or math.inf) <= 30.0
+                       and (s.port.timeline.agent_start_at or 0.0) > 30.0)
+        async with http.delete(f"{sim.base_url}/compute/v2.1/servers/{waiting.id}",
+                               headers=headers) as resp:
+            assert resp.status == 204
+        families = {f.name: f for f in text_string_to_metric_families(
+            (await _scrape(http, sim, token))[2])}
+
+        def value(name: str) -> float:
+            return float(families[name].samples[0].value)
+
+        assert value("osbench_sim_dhcp_agent_backlog_ports") == (
+            before.dhcp_agent_backlog_ports - 1)
+        assert value("osbench_sim_ports_build") == before.ports_build - 1
+        busy = {s.labels["service"]: s.value
+                for s in families["osbench_sim_service_busy_seconds"].samples}
+        assert busy == pytest.approx(before.busy_seconds)  # its work was planned, and counts
+        assert not sim.internal_errors
+
+
+def test_sim_serve_serves_the_metrics() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osbench", "sim", "serve", "--profile", "small-pets"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            if not line.strip() and any(x.startswith("clouds:") for x in lines):
+                break
+            lines.append(line)
+        auth = yaml.safe_load("".join(lines))["clouds"]["osbench-sim"]["auth"]
+        base = auth["auth_url"].removesuffix("/identity/v3")
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": auth["username"], "password": auth["password"],
+            "domain": {"name": "Default"}}}}}}
+        request = urllib.request.Request(
+            auth["auth_url"] + "/auth/tokens", data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            token = reply.headers["X-Subject-Token"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + "/osbench-sim/metrics", timeout=10)
+        refused.value.close()
+        assert refused.value.code == 401
+        request = urllib.request.Request(base + "/osbench-sim/metrics",
+                                         headers={"X-Auth-Token": token})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            assert reply.headers["Content-Type"] == CONTENT_TYPE
+            text = reply.read().decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        cores = {s.labels["service"]: s.value
+                 for s in families["osbench_sim_service_cores"].samples}
+        assert cores["nova-conductor"] == 4  # the small pets' cores
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err

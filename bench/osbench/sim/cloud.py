@@ -7,7 +7,9 @@ from the loop itself, or the loop deadlocks waiting for its own answer.
 
 All times inside are modelled seconds on `sim.clock` (a `ScaledClock`):
 `time_scale` modelled seconds pass per real second. Instance timelines are
-planned when a create arrives (see `osbench.sim.model`); reads reveal them.
+planned when a create arrives (see `osbench.sim.model`); reads reveal them,
+and so does the admin-only `metrics_url` (the control plane's queues, from the
+same plan: `osbench.sim.metrics`).
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from osbench.sim.guest import (
     phone_home,
     phone_home_request,
 )
+from osbench.sim.metrics import ControlPlaneView, Snapshot
 from osbench.sim.model import ControlPlaneModel
 from osbench.sim.profiles import DEFAULT_PROFILE, Profile, load_profile
-from osbench.sim.server import ApiError, build_app
+from osbench.sim.server import METRICS_PATH, ApiError, build_app
 from osbench.sim.state import CreateSpec, Flavor, Image, Network, Port, Server
 
 _NAMESPACE = uuid.UUID("5b1e4a4e-0000-4000-8000-05b3e0c1a0d0")
@@ -100,6 +103,7 @@ class SimCloud:
         self.internal_errors: list[str] = []
         self.guest_stats: Counter[str] = Counter()
         self.model = ControlPlaneModel(self.profile, seed)
+        self._metrics = ControlPlaneView(self.model)
         self._ids = random.Random(f"{seed}/ids")
         self._counts: Counter[tuple[str, str, str]] = Counter()
         self._guest_tasks: dict[str, asyncio.Task[None]] = {}
@@ -164,6 +168,12 @@ class SimCloud:
     @property
     def auth_url(self) -> str:
         return f"{self.base_url}/identity/v3"
+
+    @property
+    def metrics_url(self) -> str:
+        """The modelled control plane's Prometheus metrics; GET them with an
+        X-Auth-Token of this cloud's (admin) user."""
+        return f"{self.base_url}{METRICS_PATH}"
 
     def cloud_config(self) -> dict[str, Any]:
         """Keyword arguments for openstack.connect(), also a clouds.yaml entry."""
@@ -263,6 +273,9 @@ class SimCloud:
         """Record `count` servers, planned from modelled time `now`; start their guests."""
         ids = [self._uuid() for _ in range(count)]
         plan = self.model.plan_batch(now, count, ids)
+        # Sorting the plan for the metrics here keeps every scrape under a millisecond
+        # (a 10,000-instance create: ~25 ms of CPU here, ~0.5 s for the rest of it).
+        self._metrics.refresh()
         reservation = "r-" + "".join(self._ids.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=8))
         cfg = parse_phone_home(spec.user_data)
         servers = []
@@ -312,6 +325,10 @@ class SimCloud:
         task = self._guest_tasks.pop(server.id, None)
         if task is not None:
             task.cancel()
+
+    def metrics_snapshot(self, now: float) -> Snapshot:
+        """The modelled control plane at `now`, as `metrics_url` serves it."""
+        return self._metrics.snapshot(now, [p.deleted_at for p in self.ports.values()])
 
     def console_output(self, server: Server, now: float, length: int | None) -> str:
         return console_output(server.console, now, None if length == -1 else length)

@@ -12,10 +12,15 @@ state read and write of the request use it. Two readings let a port created
 between them be listed with no state yet at the first (an HTTP 500,
 `max() arg is an empty sequence`, on a busy machine).
 
-One route is the simulator's own, not OpenStack's: `GET /osbench-sim/requests`
-answers the request counts as JSON, so a benchmark driving a simulator in
-another process (`osbench sim serve`) can count any client's API calls at the
-cloud. It is not counted itself and needs no token.
+Two routes are the simulator's own, not OpenStack's, and neither is counted:
+- `GET /osbench-sim/requests` answers the request counts as JSON, so a
+  benchmark driving a simulator in another process (`osbench sim serve`) can
+  count any client's API calls at the cloud. It needs no token.
+- `GET /osbench-sim/metrics` answers the modelled control plane's state at the
+  request's instant in the Prometheus text format (`osbench.sim.metrics`). It
+  is admin-only, like a real cloud's service metrics: it needs a valid
+  X-Auth-Token issued by the simulator (401 otherwise), and the simulator's
+  only user is its cloud's admin.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import typedefs, web
+
+from osbench.sim import metrics
 
 if TYPE_CHECKING:
     from osbench.sim.cloud import SimCloud
@@ -164,11 +171,32 @@ async def _request_counts(request: web.Request) -> web.Response:
         for (service, method, route), n in sorted(counts.items())]})
 
 
+#: The modelled control plane's metrics (see the module doc): admin-only, not counted.
+METRICS_PATH = "/osbench-sim/metrics"
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    cloud = request.app[CLOUD]
+    now = cloud.now()  # the request's one instant, as for the services' routes
+    if not cloud.token_valid(request.headers.get("X-Auth-Token"), now):
+        response = error_response("identity", ApiError(
+            401, "The request you have made requires authentication."))
+        response.headers["WWW-Authenticate"] = f'Keystone uri="{cloud.auth_url}"'
+        return response
+    try:
+        text = metrics.render(cloud.metrics_snapshot(now))
+    except Exception as exc:  # a bug in the simulator: answer it, and keep it for the tests
+        cloud.internal_errors.append(repr(exc))
+        return web.Response(status=500, text=f"Internal simulator error: {exc!r}")
+    return web.Response(body=text.encode("utf-8"), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
 def build_app(cloud: SimCloud, services: dict[str, list[Route]]) -> web.Application:
     """The aiohttp application serving every service's routes."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CLOUD] = cloud
     app.router.add_get(REQUEST_COUNTS_PATH, _request_counts)
+    app.router.add_get(METRICS_PATH, _metrics)
     for service, routes in services.items():
         prefix = PREFIXES[service]
         for route in routes:
