@@ -41,6 +41,9 @@ async def _serve(sim: SimCloud, name: str) -> None:
               f"time scale {sim.time_scale:g}x; Ctrl-C stops it")
         print(f"# save as clouds.yaml and use: openstack --os-cloud {name} server list")
         print(f"# requests served so far: GET {sim.base_url}{REQUEST_COUNTS_PATH}")
+        print(f"# the modelled control plane (Prometheus text, needs a token): GET "
+              f"{sim.metrics_url}; as a monitor: prometheus: [{{name: served-sim, url: "
+              f"\"{sim.metrics_url}\", metrics: [\"osbench_sim_*\"], auth: cloud}}]")
         print(clouds_yaml(sim, name), flush=True)
         await asyncio.Event().wait()
 

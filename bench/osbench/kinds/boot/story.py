@@ -23,6 +23,7 @@ import pandas as pd
 
 from osbench.compare import compare
 from osbench.kinds.boot import report
+from osbench.kinds.boot.causes import causes, create_in_flight, dhcp_backlog, saturated
 from osbench.kinds.boot.params import VIF_FAILURE
 from osbench.kinds.rootwrap.story import Ratio, judge_daemon, ratio_sentence, ratios, times
 from osbench.report.model import Item, Table
@@ -195,8 +196,9 @@ def _small_pets(runs: Sequence[Run], options: FigureOptions) -> Told:
     if len(runs) == 2:
         items.append(Table("finding-1-compare", "Big pets against small pets "
                            "(osbench compare: is the fix real?)", compare(*runs)))
-    return Told(_small_pets_title(small, big), "; ".join(lines) + ".",
-                judge_small_pets(small, big), items)
+    cause, tables = causes(runs, "finding-1", saturated("nova-conductor"))
+    return Told(_small_pets_title(small, big), "; ".join(lines) + ". " + cause,
+                judge_small_pets(small, big), [*items, *tables])
 
 
 # Finding 2 ----------------------------------------------------------------------
@@ -254,9 +256,11 @@ def _silent(runs: Sequence[Run], options: FigureOptions) -> Told:
     if not classes.empty:
         lines.append("console logs of the silent ones: " + ", ".join(
             f"{row.console_class} {row.count}" for row in classes.itertuples(index=False)))
-    return Told(_silent_title(cases), "; ".join(lines) + ".", judge_silent(cases), [
+    cause, tables = causes(runs, "finding-2", dhcp_backlog)
+    return Told(_silent_title(cases), "; ".join(lines) + ". " + cause, judge_silent(cases), [
         renamed(report.timeline_figure(runs, options), "finding-2-timeline"),
         Table("finding-2-console", "Console-log classes of the silent instances", classes),
+        *tables,
     ])
 
 
@@ -307,10 +311,13 @@ def _vif_fatal(runs: Sequence[Run], options: FigureOptions) -> Told:
         top = reasons.iloc[0]
         lines.append(f"most frequent reason ({int(top['count'])}): "
                      f"{str(top['reason']).rstrip('.')}")
-    return Told(_vif_fatal_title(cases), "; ".join(lines) + ".", judge_vif_fatal(cases), [
-        renamed(report.failure_figure(runs, options), "finding-3-failures"),
-        Table("finding-3-reasons", "Failure reasons", reasons),
-    ])
+    cause, tables = causes(runs, "finding-3", dhcp_backlog)
+    return Told(_vif_fatal_title(cases), "; ".join(lines) + ". " + cause,
+                judge_vif_fatal(cases), [
+                    renamed(report.failure_figure(runs, options), "finding-3-failures"),
+                    Table("finding-3-reasons", "Failure reasons", reasons),
+                    *tables,
+                ])
 
 
 # Finding 5 ----------------------------------------------------------------------
@@ -359,11 +366,15 @@ def _daemon(runs: Sequence[Run], options: FigureOptions) -> Told:
             "whether 200, 400 and 1000 start: no run of scenarios/seed-replay/"
             "05-rootwrap-daemon.yaml or 06-rootwrap-daemon-1000.yaml",))))
     items: list[Item] = []
+    measured = "; ".join(lines) + "."
     if boots:
         items.append(renamed(report.timeline_figure(boots, options), "finding-5-timeline"))
         items.append(Table("finding-5-outcomes", "Outcomes with the rootwrap daemon",
                            report.outcome_table(boots)))
-    return Told(_daemon_title(cases, daemon, not judgement.differs), "; ".join(lines) + ".",
+        cause, tables = causes(boots, "finding-5", dhcp_backlog)
+        measured += " " + cause
+        items.extend(tables)
+    return Told(_daemon_title(cases, daemon, not judgement.differs), measured,
                 judgement, items)
 
 
@@ -410,10 +421,12 @@ def _gateway_timeout(runs: Sequence[Run], options: FigureOptions) -> Told:
              "not re-sent)" for status, t_s in zip(unknown["status"], unknown["t_s"], strict=True)]
     lines.extend(f"{case.label}: {case.outcomes['ok']} of {case.requested} started"
                  for case in cases)
-    return Told(_gateway_timeout_title(cases), "; ".join(lines) + ".",
+    cause, tables = causes(runs, "finding-6", create_in_flight)
+    return Told(_gateway_timeout_title(cases), "; ".join(lines) + ". " + cause,
                 judge_gateway_timeout(cases), [
                     renamed(report.timeline_figure(runs, options), "finding-6-timeline"),
                     Table("finding-6-creates", "Create requests", errors),
+                    *tables,
                 ])
 
 
