@@ -233,6 +233,30 @@ def test_finding_one_judges_the_fix_with_compare(sim_runs: list[results.Run]) ->
     assert rate["verdict"] == "fixed"
 
 
+def test_finding_one_shows_the_measured_cause_beside_the_symptom(
+        sim_runs: list[results.Run]) -> None:
+    """The seed-replay scenarios monitor the simulated cloud: the chapter names the
+    saturated conductor on small pets, with its figures from the monitor table."""
+    report = build_report(sim_runs, extras=Extras(story="field-notes"))
+    (table,) = [t for t in report.tables if t.name == "finding-1-causes"]
+    rows = table.frame.set_index("case")
+    small = rows.loc["seed-replay-1-small-pets-100"]
+    big = rows.loc["seed-replay-2-big-pets-100"]
+    assert small["bottleneck named first"] == "saturation: nova-conductor"
+    assert "MessagingTimeout" in small["symptom"]  # the builds that waited too long
+    assert big["bottleneck named first"] == "no symptom: no bottleneck named"
+    # The figure: how long each profile's conductor sat at >= 90%, from the samples.
+    def saturated_samples(text: str) -> int:
+        return sum(int(n) for n in re.findall(r"for (\d+) samples in a row", text))
+    assert saturated_samples(small["control plane"]) >= 3 * max(
+        1, saturated_samples(big["control plane"])), (small["control plane"],
+                                                      big["control plane"])
+    page = html.render(report)
+    chapter = page[page.index("Finding 1: "):page.index("Finding 2")]
+    assert "Cause, as the monitors measured it: seed-replay-1-small-pets-100: nova-conductor" in (
+        chapter)
+
+
 def test_story_figures_have_their_own_names(sim_runs: list[results.Run],
                                             probe: results.Run) -> None:
     report = build_report([*sim_runs, probe], extras=Extras(story="field-notes"))
