@@ -34,7 +34,8 @@ from typing import Any
 import pandas as pd
 
 from osbench import interrupts, kinds, origin, targets
-from osbench.clock import Clock
+from osbench import planning as plans
+from osbench.clock import Clock, RealClock
 from osbench.errors import OsbenchError
 from osbench.journal import Journal, new_run_id
 from osbench.kinds import CaseContext, Kind, KindSpec
@@ -44,6 +45,8 @@ from osbench.scenario import Case, Scenario, TargetSpec, expand
 from osbench.scenario.sla import Verdict
 
 log = logging.getLogger("osbench.runner")
+#: A search's budget is wall time, whatever the target's clock.
+_WALL = RealClock()
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class CaseOutcome:
     verdicts: list[Verdict] = field(default_factory=list)
     error: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: With monitors, when the SLA was missed: the bottleneck attribution names first.
+    bottleneck: str | None = None
 
     @property
     def sla_passed(self) -> bool:
@@ -89,6 +94,8 @@ class RunResult:
     #: Cleanups that could not prove everything they own is gone; non-empty
     #: means the target may hold what this run created (`osbench cleanup RUN`).
     cleanup_problems: list[str] = field(default_factory=list)
+    #: A capacity search's summaries (`search_summary` rows), one per search.
+    searches: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -100,6 +107,7 @@ class _Context(CaseContext):
         self._runner = runner
         self.case = case
         self.run_id = runner.journal.run_id
+        self.run_path = runner.journal.path
         self.options = runner.options.kind_options
         self.target = target
         self.clock: Clock = target.clock
@@ -139,7 +147,11 @@ class Runner:
         self.scenario = kinds.apply_options(scenario, options.kind_options)
         self.options = options
         self.kind: Kind = self.spec.kind()
-        self.cases = [c for c in expand(self.scenario)
+        #: What to run: the sweep's cases, or a capacity search's points as they come.
+        self.plan: plans.Plan = plans.make(
+            self.scenario, options.cases, lambda table, row: self.journal.record(table, row))
+        #: The sweep's cases (a search's sweep points): their targets are checked first.
+        self.bases = [c for c in expand(self.scenario)
                       if options.cases is None or c.case_id in options.cases]
         self.progress: ProgressSink = progress or SilentProgress()
         #: Called on a second signal once the journal is finished; the CLI exits
@@ -216,8 +228,7 @@ class Runner:
     def _manifest(self) -> dict[str, Any]:
         return {
             "scenario": {"file": self.scenario.file, **self.scenario.as_dict()},
-            "cases": [{"case_id": c.case_id, "sweep": dict(c.sweep_values), "repeat": c.repeat}
-                      for c in self.cases],
+            **self.plan.describe(),
             "seed": self.options.seed,
             "command": list(self.options.command),
             "target_spec": dataclasses.asdict(self.options.target),
@@ -237,7 +248,7 @@ class Runner:
         try:
             # A target that cannot be named (unknown cloud) is a user error before
             # the run starts: it leaves no results directory behind.
-            for spec in {targets.resolve(c.target, self.options.target) for c in self.cases}:
+            for spec in {targets.resolve(c.target, self.options.target) for c in self.bases}:
                 targets.check_target(self.spec.target, spec)
             self.journal = Journal.create(self.options.results_dir,
                                           new_run_id(self.scenario.slug), self._manifest())
@@ -250,6 +261,10 @@ class Runner:
             await self._run_cases()
             if self._stopping.is_set():
                 status = "interrupted"
+            elif isinstance(self.plan, plans.SearchPlan):
+                # Failing points are what a search looks for: it fails on an error,
+                # or when its capacity is below `require`.
+                status = "completed" if self.plan.met() else "failed"
             elif all(o.status == "completed" and o.sla_passed for o in self._outcomes):
                 status = "completed"
             else:
@@ -279,16 +294,19 @@ class Runner:
                 cleanup_problems=self._cleanup_problems,
                 summary={o.case_id: {"status": o.status, "sla_passed": o.sla_passed,
                                      "error": o.error} for o in self._outcomes},
+                **({"search": list(self.plan.summaries)}
+                   if isinstance(self.plan, plans.SearchPlan) else {}),
             )
         return RunResult(run_id=self.journal.run_id, path=self.journal.path,
                          status=self.journal.manifest["status"], cases=list(self._outcomes),
-                         cleanup_problems=list(self._cleanup_problems))
+                         cleanup_problems=list(self._cleanup_problems),
+                         searches=list(getattr(self.plan, "summaries", [])))
 
     async def _run_cases(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
             open_spec: TargetSpec | None = None
             target: targets.Target | None = None
-            for case in self.cases:
+            while (case := self.plan.next_case(_WALL.monotonic())) is not None:
                 if self._stopping.is_set():
                     break
                 spec = targets.resolve(case.target, self.options.target)
@@ -309,12 +327,34 @@ class Runner:
                                  {"cases_from": case.case_id, **target.describe()}],
                         clock="modelled" if target.clock.modelled else "real",
                     )
-                self._outcomes.append(await self._run_case(case, target))
+                if isinstance(self.plan, plans.SearchPlan) and self.plan.first_of_search(case):
+                    try:  # e.g. quotas for the search's max, before its first point
+                        await self.kind.preflight(self.plan.max_case(case), target,
+                                                  self.options.kind_options)
+                    except OsbenchError as exc:
+                        self.plan.fail_search(f"{type(exc).__name__}: {exc}")
+                        self.progress.message(f"search {case.case_id}: {exc}")
+                        continue
+                outcome = await self._run_case(case, target)
+                self._outcomes.append(outcome)
+                wait = self.plan.record(case, outcome, _WALL.monotonic())
+                if wait > 0 and not self._stopping.is_set():
+                    pause = asyncio.ensure_future(target.clock.sleep(wait))
+                    self._interruptible = pause
+                    try:
+                        await pause
+                    except asyncio.CancelledError:
+                        if not self._stopping.is_set():
+                            raise
+                    finally:
+                        self._interruptible = None
+            if self._stopping.is_set():
+                self.plan.stop("interrupted")
 
     async def _run_case(self, case: Case, target: targets.Target) -> CaseOutcome:
         ctx = _Context(self, case, target, case_seed(self.options.seed, case))
         started = datetime.now(UTC)
-        self.progress.start_case(case.case_id, case.index, len(self.cases))
+        self.progress.start_case(case.case_id, case.index, self.plan.total())
         outcome = CaseOutcome(case_id=case.case_id, status="completed")
         self._cases_started += 1
         bug: BaseException | None = None
@@ -354,6 +394,8 @@ class Runner:
             outcome.metrics = self.kind.compute_metrics(tables)
             samples = tables.get(self.spec.sample_table, pd.DataFrame())
             outcome.verdicts = [c.judge(outcome.metrics, samples) for c in self.scenario.sla]
+            if monitors is not None and not outcome.sla_passed:
+                outcome.bottleneck = _top_bottleneck(self.spec, tables)
         self._record_case(case, outcome, started)
         detail = "; ".join(v.describe() for v in outcome.verdicts)
         self.progress.end_case(outcome.status, outcome.error or detail)
@@ -409,6 +451,15 @@ class Runner:
             })
 
 
+def _top_bottleneck(spec: KindSpec, tables: Mapping[str, pd.DataFrame]) -> str | None:
+    """The first bottleneck attribution names for a case's tables, with its evidence."""
+    from osbench.monitors.attribution import attribute_case
+
+    found = attribute_case(tables, spec.symptom_function())
+    return f"{found.verdict}: {found.findings[0].evidence}" if found.findings else (
+        found.verdict)
+
+
 def _spec(name: str) -> KindSpec:
     spec = kinds.get(name)
     if spec is None:  # load_scenario already checked; a registry change since is a bug
@@ -427,13 +478,28 @@ def plan(scenario: Scenario, options: RunOptions) -> str:
         f"{len(cases)} case(s), seed {options.seed}",
         f"would write results to {options.results_dir}/<run-id>/",
     ]
+    search = scenario.search
+    if search is not None:
+        bound = plans.max_points(search.start, search.max, search.resolution, search.factor)
+        lines.append(
+            f"capacity search over {search.param} from {search.start:g} (x{search.factor:g}) "
+            f"up to {search.max:g}, then bisecting to {search.resolution:g}: at most {bound} "
+            f"point(s) x {search.repeats} repeat(s) (pass: {search.pass_rule.text}) per "
+            f"search; each point cleaned up before the next"
+            + (f", {search.cooldown:g} s apart" if search.cooldown else "")
+            + (f"; budget {search.budget:g} s" if search.budget else ""))
     for case in cases:
         spec = targets.resolve(case.target, options.target)
         where = (f"cloud {spec.cloud!r}" if spec.cloud else
                  f"hosts {spec.hosts!r}" if spec.hosts else
                  {"cloud": f"simulated cloud (profile {spec.sim_profile or 'default'})",
                   "hosts": "local lab", "local": "this machine"}[kind.target])
-        lines.append(f"case {case.index + 1}/{len(cases)} {case.case_id} on {where}:")
+        if search is not None:  # the largest point it may run
+            case = plans.SearchPlan.at(search, case, search.max)
+            lines.append(f"search {case.index + 1}/{len(cases)} on {where}, its largest "
+                         f"point ({case.case_id}):")
+        else:
+            lines.append(f"case {case.index + 1}/{len(cases)} {case.case_id} on {where}:")
         actions = implementation.plan(case) or ["(no writes to the target)"]
         lines.extend(f"  - {a}" for a in actions)
     if scenario.sla:

@@ -76,7 +76,7 @@ CASES = {
     "unknown top-level key": (
         GOOD.replace("sla:", "slas:"),
         "6: slas: unknown key 'slas' (did you mean 'sla'? valid: description, kind, monitors, "
-        "name, params, repeat, sla, sweep, target)",
+        "name, params, repeat, search, sla, sweep, target)",
     ),
     "zip lengths differ": (
         GOOD.replace("  ticks: 3\n", "")

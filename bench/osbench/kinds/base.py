@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pandas: only for results; validating a scenario needs none
+    from pathlib import Path
+
     import pandas as pd
 
     from osbench.clock import Clock
@@ -146,6 +148,8 @@ class CaseContext(ABC):
     t0: float
     seed: int
     log: logging.Logger
+    #: The run's directory (results/<run-id>/), for files kept with the run; read-only.
+    run_path: Path
 
     @abstractmethod
     def record(self, table: str, row: Mapping[str, Any]) -> None:
@@ -170,6 +174,11 @@ class Kind(ABC):
     @abstractmethod
     async def run_case(self, case: Case, ctx: CaseContext) -> None:
         """Run one case, journaling each measurement as it is taken."""
+
+    async def preflight(self, case: Case, target: Target,  # noqa: B027 - optional
+                        options: Mapping[str, Any]) -> None:
+        """Checks before a capacity search's first point, `case` being the search at its
+        max (boot: the quotas); raise an OsbenchError saying what would not fit."""
 
     @abstractmethod
     def compute_metrics(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:

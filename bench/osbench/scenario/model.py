@@ -15,6 +15,7 @@ One file is one scenario:
     sla: ["phone_home_ok_pct >= 99.5", "p95(time_to_phone_home_s) <= 10m"]
     target: {cloud: NAME, sim_profile: NAME, time_scale: 50, hosts: FILE}
     monitors: {...}           # control-plane monitors during every case (osbench.monitors)
+    search: {...}             # a capacity search over one parameter (scenario/search.py)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from osbench.scenario.schema import (
     describe_value,
     did_you_mean,
 )
+from osbench.scenario.search import SearchSpec, parse_search
 from osbench.scenario.source import KeyPath, Source, load_file, short_repr
 
 #: Sweep keys that change the target rather than the kind's params.
@@ -54,7 +56,7 @@ TARGET_SWEEP_KEYS = ("sim_profile", "hosts")
 MAX_CASES = 10_000
 
 _TOP_KEYS = ("name", "description", "kind", "params", "sweep", "repeat", "sla", "target",
-             "monitors")
+             "monitors", "search")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Scenario:
     sla: tuple[sla.Criterion, ...]
     target: TargetSpec
     monitors: MonitorsConfig | None = None
+    search: SearchSpec | None = None
 
     @property
     def slug(self) -> str:
@@ -117,6 +120,8 @@ class Scenario:
         }
         if self.monitors is not None:
             out["monitors"] = dataclasses.asdict(self.monitors)
+        if self.search is not None:
+            out["search"] = self.search.as_dict()
         if self.sweep or self.zipped:
             sweep: dict[str, Any] = {k: list(v) for k, v in self.sweep}
             if self.zipped:
@@ -154,10 +159,13 @@ def parse_scenario(src: Source) -> Scenario:
     params = _params(src, data.get("params"), kind, dict(sweep + zipped))
     criteria = _criteria(src, data.get("sla", []), kind)
     monitors = _monitors(src, data["monitors"]) if "monitors" in data else None
+    search = (parse_search(src, data["search"], kind.params_type, params,
+                           [k for k, _ in sweep + zipped], repeat)
+              if "search" in data else None)
     scenario = Scenario(
         file=src.file, name=name, description=description, kind=kind.name, params=params,
         sweep=sweep, zipped=zipped, repeat=repeat, sla=criteria, target=target,
-        monitors=monitors,
+        monitors=monitors, search=search,
     )
     if kind.check is not None:
         _check_cases(src, scenario, kind.check)

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from osbench import api, kinds
 from osbench.cli.entry import EXIT_INTERRUPTED
@@ -80,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {case.case_id}: {verdict.describe()}")
             if case.error:
                 print(f"  {case.case_id}: {case.error}")
+        for search in result.searches:
+            print("  " + describe_search(search))
         if result.cleanup_problems:
             _say_leftovers(result)
             return EXIT_CLEANUP_INCOMPLETE
@@ -88,6 +91,17 @@ def run(args: argparse.Namespace) -> int:
         if result.status != "completed":
             worst = 1
     return worst
+
+
+def describe_search(s: dict[str, Any]) -> str:
+    """'search default: count capacity 90, first fail 100 (8 points, 8 cases; done)'."""
+    capacity = ("none at or above start" if s["capacity"] is None
+                else f"{s['capacity']:g}")
+    first_fail = "none up to max" if s["first_fail"] is None else f"{s['first_fail']:g}"
+    need = (f"; require {s['require']:g}" if s.get("require") is not None else "")
+    error = f": {s['error']}" if s.get("error") else ""
+    return (f"search {s['search']}: {s['param']} capacity {capacity}, first fail {first_fail} "
+            f"({s['points']} points, {s['cases']} cases; {s['status']}{error}){need}")
 
 
 def _say_leftovers(result: RunResult) -> None:

@@ -54,14 +54,21 @@ class BootKind(Kind):
             f"DELETE those servers afterwards (cleanup: {p.cleanup})",
         ]
 
+    async def preflight(self, case: Case, target: Any, options: Mapping[str, Any]) -> None:
+        """A search's largest point must fit: max_instances and the project's quotas."""
+        p: BootParams = case.params
+        if not isinstance(target, CloudTarget):
+            raise TargetError(f"boot needs a cloud target, got {type(target).__name__}")
+        _check_size(p, options)
+        _, flavor, networks = await _resolve(target, p)
+        await _check_quotas(target.client, p.count, flavor, len(networks))
+
     async def run_case(self, case: Case, ctx: CaseContext) -> None:
         p: BootParams = case.params
         target = ctx.target
         if not isinstance(target, CloudTarget):
             raise TargetError(f"boot needs a cloud target, got {type(target).__name__}")
-        if p.count > p.max_instances and not ctx.options.get("allow_large"):
-            raise UserError(f"count {p.count} is above max_instances {p.max_instances}",
-                            hint="raise params.max_instances or pass --allow-large")
+        _check_size(p, ctx.options)
         client = target.client
         client.on_retry = lambda r: ctx.record("api_retries", dataclasses.asdict(r))
         image, flavor, networks = await _resolve(target, p)
@@ -214,6 +221,12 @@ async def _resolve(target: CloudTarget, p: BootParams) -> tuple[str, dict[str, A
     networks = ([(await client.find_network(n))["id"] for n in p.networks]
                 if p.networks else [defaults["network"]])
     return str(image), flavor, networks
+
+
+def _check_size(p: BootParams, options: Mapping[str, Any]) -> None:
+    if p.count > p.max_instances and not options.get("allow_large"):
+        raise UserError(f"count {p.count} is above max_instances {p.max_instances}",
+                        hint="raise params.max_instances or pass --allow-large")
 
 
 async def _check_quotas(client: Any, count: int, flavor: dict[str, Any],
