@@ -54,6 +54,9 @@ monitors: {interval: 5s, sim: false}
     assert listed >= run.table("polls")["requests"].sum()
     assert ops["delete_server"] >= 10
     assert (api["value"] > 0).all()
+    # The cloud's id of each request, for its logs: the simulated cloud names each one.
+    assert api["label.request_id"].str.fullmatch(r"req-[0-9a-f-]{36}").all()
+    assert api["label.request_id"].nunique() == len(api)
     # On the case clock: from the case start to its end (cleanup included).
     assert api["t_s"].min() >= 0
     first_create = api[api["label.operation"] == "create"]["t_s"].iloc[0]

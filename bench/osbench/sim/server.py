@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,16 @@ def _wrap(service: str, route: Route) -> typedefs.Handler:
     key = (service, route.method, counted_template(route.template))
 
     async def handler(request: web.Request) -> web.StreamResponse:
+        response = await serve(request)
+        # Every OpenStack API names each request, so a slow call can be found in its
+        # logs; clients (and osbench's `api` monitor) read it (Nova sends both).
+        request_id = f"req-{uuid.uuid4()}"
+        response.headers["x-openstack-request-id"] = request_id
+        if service == "compute":
+            response.headers["x-compute-request-id"] = request_id
+        return response
+
+    async def serve(request: web.Request) -> web.StreamResponse:
         cloud = request.app[CLOUD]
         cloud.count_request(key)
         try:
