@@ -182,7 +182,7 @@ def peak_sentences(peaks: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _peak_name(r: Mapping[str, Any]) -> str:
+def _peak_name(r: Mapping[Any, Any]) -> str:
     """"subject (source, metric)", the metric left out when it is the subject."""
     if r["subject"] == r["metric"]:
         return f"{r['subject']} ({r['source']})"
