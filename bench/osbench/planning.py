@@ -6,8 +6,10 @@ per sweep point (the sweep may vary anything but the searched parameter, e.g.
 the simulated profile): each point is `repeats` cases of the searched value,
 judged by the pass rule on the scenario's SLA. A point's remaining repeats are
 skipped once its verdict is certain. A case that errors (rather than missing
-its SLA) ends its search with that error; a signal ends every search; the
-budget, when set, stops a search from starting another point.
+its SLA) ends its search with that error; a signal ends every search (the
+point cut short is journaled with verdict `error` or `interrupted`, and a
+search that had not started gets no summary); the budget, when set, stops a
+search from starting another point.
 
 Each point is journaled as a `search` row when it is decided (value, phase,
 verdicts, the criteria each failing repeat missed, the measured values'
@@ -110,6 +112,7 @@ class _Search:
     cases: int = 0
     status: str | None = None  # why it ended
     error: str | None = None
+    summarized: bool = False
 
 
 class SearchPlan:
@@ -208,7 +211,7 @@ class SearchPlan:
         if outcome.status != "completed":
             search.status = "error" if outcome.status == "error" else "interrupted"
             search.error = outcome.error
-            self._journal_point(search, point, verdict="error")
+            self._journal_point(search, point, verdict=search.status)
             search.point = None
             return 0.0
         if outcome.sla_passed:
@@ -234,7 +237,7 @@ class SearchPlan:
                   if len(values) > 1 and all(v == v for v in values)}
         self._record("search", {
             "search": search.base.case_id, "param": self.spec.param, "value": point.value,
-            "phase": search.strategy.phase if verdict == "error" else
+            "phase": search.strategy.phase if verdict not in ("pass", "fail") else
             search.strategy.steps[-1].phase, "verdict": verdict,
             "passed": point.passed, "failed": point.failed, "rule": self.spec.pass_rule.text,
             "cases": point.cases, "missed": point.misses, "measured": point.measured,
@@ -249,6 +252,7 @@ class SearchPlan:
             "resolution": self.spec.resolution, "points": search.points,
             "cases": search.cases, "status": search.status, "error": search.error,
             "require": self.spec.require}
+        search.summarized = True
         self.summaries.append(row)
         self._record("search_summary", row)
 
@@ -264,8 +268,8 @@ class SearchPlan:
         """End every search now; the running one journals its summary."""
         while self._current < len(self._searches):
             search = self._searches[self._current]
-            if search.started is not None and search.status is None:
-                search.status = reason
+            if search.started is not None and not search.summarized:
+                search.status = search.status or reason
                 self._summary(search)
             self._current += 1
 

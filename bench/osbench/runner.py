@@ -306,9 +306,10 @@ class Runner:
         async with contextlib.AsyncExitStack() as stack:
             open_spec: TargetSpec | None = None
             target: targets.Target | None = None
-            while (case := self.plan.next_case(_WALL.monotonic())) is not None:
-                if self._stopping.is_set():
-                    break
+            # Asked only while no signal came: asking starts the next search, which
+            # would then end "interrupted" without having run a case.
+            while (not self._stopping.is_set()
+                   and (case := self.plan.next_case(_WALL.monotonic())) is not None):
                 spec = targets.resolve(case.target, self.options.target)
                 if spec != open_spec or target is None:
                     await stack.aclose()
