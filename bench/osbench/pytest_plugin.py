@@ -18,6 +18,13 @@ scenario over several run directories, and `osbench report`/`compare` treat a
 run as a scenario's cases side by side. Deselected cases (`-k`, `-m`) are not
 run at all: the run's manifest lists only the cases that ran.
 
+A scenario with a `search:` section is one item, `NAME[capacity-PARAM]`: its
+cases are chosen by the search as it goes, so they cannot be items. It passes
+when every search's capacity is at least `search.require`, or, without
+`require`, when every search ended by itself (done, or at its budget). Its
+junit properties carry each search's capacity, first_fail, points and steps
+("10 pass, 20 pass, 40 fail, 30 pass").
+
 Registered as the `osbench` pytest11 entry point; the repository's top-level
 conftest.py loads it from a checkout where osbench is not installed.
 """
@@ -150,7 +157,7 @@ class ScenarioFile(pytest.File):
     _result: RunResult | None = None
     _error: BaseException | None = None
 
-    def collect(self) -> Iterator[CaseItem]:
+    def collect(self) -> Iterator[CaseItem | SearchItem]:
         from osbench import api, kinds
         from osbench.scenario import expand
 
@@ -161,6 +168,13 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(str(exc)) from None
         self.scenario = scenario
         _register_kind_markers(self.config)
+        if scenario.search is not None:
+            search = SearchItem.from_parent(
+                self, name=f"{scenario.name}[capacity-{scenario.search.param}]")
+            search.add_marker("osbench")
+            search.add_marker(scenario.kind)
+            yield search
+            return
         for case in expand(scenario):
             item = CaseItem.from_parent(self, name=f"{scenario.name}[{case.case_id}]",
                                         case=case)
@@ -176,24 +190,30 @@ class ScenarioFile(pytest.File):
         except ValueError:
             return self.path
 
-    def outcome(self, case_id: str) -> tuple[RunResult, CaseOutcome | None]:
-        """Run the scenario (its selected cases) on first call; then the run and the
-        case's outcome (None when the run stopped before the case)."""
+    def result(self) -> RunResult:
+        """The scenario's run, made on the first call."""
         if self._result is None and self._error is None:
             self._run()
         if self._error is not None:
             raise self._error
         assert self._result is not None
-        return self._result, next((c for c in self._result.cases if c.case_id == case_id),
-                                  None)
+        return self._result
+
+    def outcome(self, case_id: str) -> tuple[RunResult, CaseOutcome | None]:
+        """Run the scenario (its selected cases) on first call; then the run and the
+        case's outcome (None when the run stopped before the case)."""
+        result = self.result()
+        return result, next((c for c in result.cases if c.case_id == case_id), None)
 
     def _run(self) -> None:
         from osbench import api
         from osbench.cloudclient import quiet_sdk_warnings
         from osbench.progress import Progress
 
-        selected = frozenset(item.case.case_id for item in self.session.items
-                             if isinstance(item, CaseItem) and item.parent is self)
+        # A search's one item runs every search (sweep point) of the file.
+        selected = None if self.scenario.search is not None else frozenset(
+            item.case.case_id for item in self.session.items
+            if isinstance(item, CaseItem) and item.parent is self)
         try:
             with warnings.catch_warnings():
                 quiet_sdk_warnings()
@@ -266,6 +286,91 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.scenario_file.scenario.name}[{self.case.case_id}]"
+
+
+def steps_text(run_path: Path, search: str) -> str:
+    """"10 pass, 20 pass, 40 fail, 30 pass": a search's points in the order tried, from
+    the run's `search` rows."""
+    from osbench import api
+
+    steps = api.load_run(run_path).table("search")
+    if steps.empty or "search" not in steps.columns:
+        return ""
+    rows = steps[steps["search"].astype(str) == search]
+    return ", ".join(f"{_g(v)} {verdict}" for v, verdict in zip(
+        rows["value"], rows["verdict"], strict=True))
+
+
+def _g(value: Any) -> str:
+    return "none" if value is None or value != value else f"{float(value):g}"
+
+
+class SearchItem(pytest.Item):
+    """A scenario's capacity searches, one item: passes when every capacity is at least
+    `search.require` (without it, when every search ended by itself)."""
+
+    @property
+    def scenario_file(self) -> ScenarioFile:
+        assert isinstance(self.parent, ScenarioFile)
+        return self.parent
+
+    def runtest(self) -> None:
+        file = self.scenario_file
+        spec = file.scenario.search
+        assert spec is not None
+        try:
+            result = file.result()
+        except OsbenchError as exc:
+            raise CaseFailed(f"{file.scenario.name} could not run: {exc}") from exc
+        self.user_properties += [("osbench_run_id", result.run_id),
+                                 ("osbench_results", str(result.path))]
+        if result.status == "interrupted":
+            raise KeyboardInterrupt(f"osbench run interrupted; results in {result.path}")
+        several = len(result.searches) > 1
+        lines, short = [], []
+        for s in result.searches:
+            name = str(s["search"])
+            suffix = f"[{name}]" if several else ""
+            steps = steps_text(result.path, name)
+            self.user_properties += [(f"capacity{suffix}", _g(s["capacity"])),
+                                     (f"first_fail{suffix}", _g(s["first_fail"])),
+                                     (f"points{suffix}", s["points"]),
+                                     (f"status{suffix}", s["status"]),
+                                     (f"steps{suffix}", steps)]
+            capacity = s["capacity"]
+            if spec.require is not None:
+                ok = capacity is not None and capacity >= spec.require
+                why = f"capacity {_g(capacity)} < require {spec.require:g}"
+            else:
+                ok = s["status"] in ("done", "budget")
+                why = f"ended {s['status']}"
+            where = f"search {name}: " if several or name != "default" else ""
+            line = (f"{where}{s['param']} capacity {_g(capacity)}, first_fail "
+                    f"{_g(s['first_fail'])}, status {s['status']} ({s['points']} points); "
+                    f"steps: {steps}" + (f"; error: {s['error']}" if s.get("error") else ""))
+            lines.append(("  " if ok else "  FAIL ") + line)
+            if not ok:
+                short.append(f"{where}{why}")
+        if result.cleanup_problems:
+            raise CaseFailed(f"cleanup incomplete: {'; '.join(result.cleanup_problems)}\n"
+                             f"what the run created may still be on the target: run "
+                             f"`osbench cleanup {result.path}`")
+        if not result.searches:
+            raise CaseFailed(f"{file.scenario.name}: no search ran\nresults: {result.path}")
+        if short:
+            raise CaseFailed("\n".join([
+                f"capacity search failed: {'; '.join(short)}",
+                f"{file.scenario.name}, run {result.run_id}:", *lines,
+                f"results: {result.path}"]))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailed | OsbenchError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
