@@ -20,6 +20,17 @@ U at alpha. Peak verdicts never make `osbench compare` fail: they say where
 to look, next to the metrics that judge. They travel with the comparison
 table as records in `table.attrs["monitor_peaks"]` (`monitor_peaks(table)`
 reads them back), which the renderers print after it.
+
+Capacity searches (`compare_searches`): when either run has capacity searches,
+each search (matched by its sweep point's id, the `search` column) is judged by
+the interval its boundary was found in: [capacity, first_fail), with capacity
+None meaning below start and first_fail None beyond max (or, for a search that
+did not end, not yet found). Only intervals that do not overlap say anything:
+the candidate's higher is "better", lower "worse"; overlapping ones are
+"inconclusive" (e.g. "default: count capacity 180 -> 1000, better"). Each
+search is also a row of the comparison table (metric "capacity (count)"), so a
+worse capacity fails `osbench compare` like any worse metric; the searches'
+records travel in `table.attrs["searches"]` (`searches(table)`).
 """
 
 from __future__ import annotations
@@ -48,7 +59,12 @@ PEAKS_THRESHOLD_KEY = "monitor_peaks"
 PEAK_COLUMNS = ["case", "source", "subject", "metric", "unit", "baseline", "candidate",
                 "change_pct", "p_value", "verdict", "note"]
 
-Verdict = Literal["worse", "better", "noise", "new failure", "fixed", "incomparable"]
+SEARCH_COLUMNS = ["search", "param", "baseline", "baseline_first_fail", "candidate",
+                  "candidate_first_fail", "baseline_interval", "candidate_interval",
+                  "verdict", "note"]
+
+Verdict = Literal["worse", "better", "noise", "new failure", "fixed", "incomparable",
+                  "inconclusive"]
 #: Verdicts that make `osbench compare` exit 1.
 FAILING: frozenset[str] = frozenset({"worse", "new failure"})
 
@@ -74,7 +90,8 @@ def compare(base: Run, cand: Run, *, thresholds: Mapping[str, float] | None = No
         raise UserError(f"cannot compare a {kind} run with a {other} run")
     spec_of_kind = kinds.get(str(kind))
     specs = spec_of_kind.compare if spec_of_kind is not None else ()
-    if not specs:
+    searched = _has_searches(base) or _has_searches(cand)
+    if not specs and not searched:
         raise UserError(f"no comparison is defined for kind {kind!r}")
     thresholds = dict(thresholds or {})
     unknown = set(thresholds) - {s.name for s in specs} - {PEAKS_THRESHOLD_KEY}
@@ -92,6 +109,12 @@ def compare(base: Run, cand: Run, *, thresholds: Mapping[str, float] | None = No
     table = pd.DataFrame([r.__dict__ for r in rows],
                          columns=["case", "metric", "baseline", "candidate", "ratio",
                                   "p_value", "verdict", "note"])
+    if searched:
+        found = compare_searches(base, cand)
+        table = pd.DataFrame([*table.to_dict("records"),
+                              *(r.__dict__ for r in _search_rows(found))],
+                             columns=table.columns)
+        table.attrs["searches"] = found.to_dict("records")
     if _has_monitors(base) or _has_monitors(cand):
         table.attrs["monitor_peaks"] = compare_peaks(
             base, cand, threshold_pct=thresholds.get(PEAKS_THRESHOLD_KEY, PEAK_THRESHOLD_PCT),
@@ -102,6 +125,136 @@ def compare(base: Run, cand: Run, *, thresholds: Mapping[str, float] | None = No
 def monitor_peaks(table: pd.DataFrame) -> pd.DataFrame:
     """The monitor peaks `compare` attached to its table (empty without monitors)."""
     return pd.DataFrame(table.attrs.get("monitor_peaks", []), columns=PEAK_COLUMNS)
+
+
+def searches(table: pd.DataFrame) -> pd.DataFrame:
+    """The capacity searches `compare` attached to its table (empty without searches)."""
+    return pd.DataFrame(table.attrs.get("searches", []), columns=SEARCH_COLUMNS)
+
+
+def _has_searches(run: Run) -> bool:
+    return not run.table("search").empty or not run.table("search_summary").empty
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _search_ends(run: Run) -> dict[str, dict[str, Any]]:
+    """Per search id: param, capacity, first_fail, max, and whether it ended; a search
+    without a `search_summary` row (killed) has the bounds of its journaled steps."""
+    out: dict[str, dict[str, Any]] = {}
+    steps = run.table("search")
+    if "search" in steps.columns:
+        for r in steps.to_dict("records"):
+            end = out.setdefault(str(r["search"]), {
+                "param": r.get("param"), "capacity": None, "first_fail": None,
+                "max": None, "ended": False})
+            value, verdict = _number(r.get("value")), r.get("verdict")
+            if value is not None and verdict == "pass":
+                end["capacity"] = max(value, end["capacity"] or value)
+            elif value is not None and verdict == "fail":
+                end["first_fail"] = min(value, end["first_fail"] or value)
+    summaries = run.table("search_summary")
+    if "search" in summaries.columns:
+        for r in summaries.to_dict("records"):
+            out[str(r["search"])] = {
+                "param": r.get("param"), "capacity": _number(r.get("capacity")),
+                "first_fail": _number(r.get("first_fail")), "max": _number(r.get("max")),
+                "ended": r.get("status") in ("done", "budget", "error")}
+    return out
+
+
+def _interval(end: Mapping[str, Any]) -> tuple[float, float, str]:
+    """[capacity, first_fail) as numbers (-inf: below start; inf: beyond max) and text."""
+    low = -math.inf if end["capacity"] is None else float(end["capacity"])
+    high = math.inf if end["first_fail"] is None else float(end["first_fail"])
+    left = "[below start" if end["capacity"] is None else f"[{low:g}"
+    if end["first_fail"] is not None:
+        right = f"{high:g})"
+    elif not end["ended"]:
+        right = "not yet failed)"
+    else:
+        right = "beyond max" + (f" {end['max']:g}" if end["max"] is not None else "") + ")"
+    return low, high, f"{left}, {right}"
+
+
+def compare_searches(base: Run, cand: Run) -> pd.DataFrame:
+    """Per search (sweep point id): both capacities and first failures, their intervals
+    and a verdict: better or worse only when the intervals do not overlap."""
+    b_ends, c_ends = _search_ends(base), _search_ends(cand)
+    rows = []
+    for search in sorted(b_ends.keys() | c_ends.keys()):
+        b, c = b_ends.get(search), c_ends.get(search)
+        if b is None or c is None:
+            side = "baseline" if b is None else "candidate"
+            param = (b or c or {}).get("param")
+            rows.append({"search": search, "param": param, "verdict": "incomparable",
+                         "note": f"not in {side}"})
+            continue
+        b_low, b_high, b_text = _interval(b)
+        c_low, c_high, c_text = _interval(c)
+        row = {"search": search, "param": b["param"], "baseline": b["capacity"],
+               "baseline_first_fail": b["first_fail"], "candidate": c["capacity"],
+               "candidate_first_fail": c["first_fail"], "baseline_interval": b_text,
+               "candidate_interval": c_text}
+        notes = [f"{side} search did not end" for side, end in (("baseline", b),
+                 ("candidate", c)) if not end["ended"]]
+        if b["param"] != c["param"]:
+            verdict = "incomparable"
+            notes.insert(0, f"searched {b['param']} vs {c['param']}")
+        elif b_high <= c_low:
+            verdict = "better"
+        elif c_high <= b_low:
+            verdict = "worse"
+        else:
+            verdict = "inconclusive"
+            notes.insert(0, "the searched intervals overlap")
+        rows.append(row | {"verdict": verdict, "note": "; ".join(notes)})
+    return pd.DataFrame(rows, columns=SEARCH_COLUMNS)
+
+
+def _search_rows(found: pd.DataFrame) -> list[Row]:
+    """Each search as a row of the comparison table: capacity baseline -> candidate."""
+    out = []
+    for r in found.to_dict("records"):
+        b, c = _number(r["baseline"]), _number(r["candidate"])
+        ratio = stats.ratio(c, b) if b is not None and c is not None else None
+        intervals = (f"boundary in {r['baseline_interval']} -> {r['candidate_interval']}"
+                     if isinstance(r["baseline_interval"], str) else "")
+        note = "; ".join(n for n in (intervals, r["note"] or "") if n)
+        verdict: Verdict = r["verdict"]
+        out.append(Row(str(r["search"]), f"capacity ({r['param']})", b, c, ratio, None,
+                       verdict, note))
+    return out
+
+
+def search_sentences(found: pd.DataFrame) -> list[str]:
+    """"default: count capacity 180 -> 1000, better (boundary in [180, 200) -> ...)"."""
+    lines = []
+    for r in found.to_dict("records"):
+        if r["verdict"] == "incomparable":
+            lines.append(f"{r['search']}: incomparable ({r['note']})")
+            continue
+        note = f"; {r['note']}" if r["note"] else ""
+        lines.append(f"{r['search']}: {r['param']} capacity {_capacity(r['baseline'])} -> "
+                     f"{_capacity(r['candidate'])}, {r['verdict']} (boundary in "
+                     f"{r['baseline_interval']} -> {r['candidate_interval']}{note})")
+    return lines
+
+
+def _capacity(value: Any) -> str:
+    number = _number(value)
+    return "none (below start)" if number is None else f"{number:g}"
+
+
+SEARCHES_NOTE = ("Capacity searches: the candidate is better or worse only when the "
+                 "intervals [capacity, first_fail) the two searches narrowed their "
+                 "boundary to do not overlap; otherwise inconclusive.")
 
 
 def _has_monitors(run: Run) -> bool:
@@ -285,6 +438,17 @@ def to_markdown(table: pd.DataFrame) -> str:
         lines.append(f"| {r['case']} | {r['metric']} | {_fmt(r['baseline'])} | "
                      f"{_fmt(r['candidate'])} | {_fmt(r['ratio'], 3)} | "
                      f"{_fmt(r['p_value'], 3)} | {verdict} |")
+    found = searches(table)
+    if len(found):
+        lines += ["", SEARCHES_NOTE, "",
+                  "| search | param | baseline | candidate | boundary | verdict |",
+                  "|---|---|---:|---:|---|---|"]
+        for r in found.to_dict("records"):
+            boundary = (f"{r['baseline_interval']} -> {r['candidate_interval']}"
+                        if isinstance(r["baseline_interval"], str) else r["note"])
+            verdict = f"**{r['verdict']}**" if r["verdict"] in FAILING else r["verdict"]
+            lines.append(f"| {r['search']} | {r['param']} | {_capacity(r['baseline'])} | "
+                         f"{_capacity(r['candidate'])} | {boundary} | {verdict} |")
     peaks = monitor_peaks(table)
     if len(peaks):
         lines += ["", PEAKS_NOTE, "",
@@ -310,6 +474,10 @@ def to_text(table: pd.DataFrame) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     text = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      .rstrip() for row in cells) + "\n"
+    found = searches(table)
+    if len(found):
+        text += "\n" + SEARCHES_NOTE + "\n" + "".join(
+            f"  {line}\n" for line in search_sentences(found))
     peaks = monitor_peaks(table)
     if len(peaks):
         text += "\n" + PEAKS_NOTE + "\n" + "".join(
@@ -323,6 +491,11 @@ def to_html(table: pd.DataFrame) -> str:
     html = ('<section class="compare"><h2>Comparison</h2>'
             + body.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}",
                            escape=True))
+    found = searches(table)
+    if len(found):
+        html += (f"<h3>Capacity searches</h3><p>{escape(SEARCHES_NOTE)}</p>"
+                 + found.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:g}",
+                                 escape=True))
     peaks = monitor_peaks(table)
     if len(peaks):
         html += (f"<h3>Monitor peaks</h3><p>{escape(PEAKS_NOTE)}</p>"

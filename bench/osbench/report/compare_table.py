@@ -2,13 +2,22 @@
 of the same kind is a candidate, and each pair gets `osbench compare`'s table
 (verdicts need the threshold and a significance test; see osbench.compare), and
 when either has monitors, the table of monitor peaks (judged by their relative
-change, and a test only with repeats; they never count as worse)."""
+change, and a test only with repeats; they never count as worse), and when either
+has capacity searches, their capacities (judged only when the intervals the
+searches found their boundaries in do not overlap)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from osbench.compare import FAILING, PEAKS_NOTE, compare, monitor_peaks
+from osbench.compare import (
+    FAILING,
+    PEAKS_NOTE,
+    SEARCHES_NOTE,
+    compare,
+    monitor_peaks,
+    searches,
+)
 from osbench.errors import UserError
 from osbench.report.model import Section, Table
 from osbench.report.series import kind_of, run_labels
@@ -40,6 +49,11 @@ def sections(runs: Sequence[Run], thresholds: Mapping[str, float] | None = None,
             continue
         worse += int(table["verdict"].isin(FAILING).sum())
         section.items.append(Table(f"compare-{index}", f"{label} against {base_label}", table))
+        found = searches(table)
+        if len(found):
+            section.items.append(Table(f"compare-{index}-searches",
+                                       f"Capacity searches: {label} against {base_label}",
+                                       found, note=SEARCHES_NOTE))
         peaks = monitor_peaks(table)
         if len(peaks):
             section.items.append(Table(f"compare-{index}-monitor-peaks",
