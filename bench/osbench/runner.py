@@ -396,7 +396,10 @@ class Runner:
             samples = tables.get(self.spec.sample_table, pd.DataFrame())
             outcome.verdicts = [c.judge(outcome.metrics, samples) for c in self.scenario.sla]
             if monitors is not None and not outcome.sla_passed:
-                outcome.bottleneck = _top_bottleneck(self.spec, tables)
+                # The verdicts are journaled only after this: the symptoms (a missed
+                # time criterion is one) need them among the case's tables now.
+                sla = pd.DataFrame(_sla_rows(case, outcome.verdicts))
+                outcome.bottleneck = _top_bottleneck(self.spec, {**tables, "sla": sla})
         self._record_case(case, outcome, started)
         detail = "; ".join(v.describe() for v in outcome.verdicts)
         self.progress.end_case(outcome.status, outcome.error or detail)
@@ -444,12 +447,15 @@ class Runner:
             "wall_duration_s": (ended - started).total_seconds(),
             **{f"metric.{k}": v for k, v in outcome.metrics.items()},
         })
-        for v in outcome.verdicts:
-            self.journal.record("sla", {
-                "case": case.case_id, "criterion": v.criterion.text, "label": v.criterion.label,
-                "op": v.criterion.op, "threshold": v.criterion.threshold,
-                "measured": v.measured, "passed": v.passed,
-            })
+        for row in _sla_rows(case, outcome.verdicts):
+            self.journal.record("sla", row)
+
+
+def _sla_rows(case: Case, verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    """The case's `sla` rows, one per criterion."""
+    return [{"case": case.case_id, "criterion": v.criterion.text, "label": v.criterion.label,
+             "op": v.criterion.op, "threshold": v.criterion.threshold,
+             "measured": v.measured, "passed": v.passed} for v in verdicts]
 
 
 def _top_bottleneck(spec: KindSpec, tables: Mapping[str, pd.DataFrame]) -> str | None:
