@@ -1,4 +1,5 @@
-"""The boot kind's chapters of the field-notes story (findings 1, 2, 3, 5 and 6).
+"""The boot kind's chapters of the field-notes story (findings 1, 2, 3, 5 and 6, then
+capacity_story's "How far does each fix go?").
 
 Each chapter's title and "measured here" sentence are built from the runs' outcome
 counts, and a pure `judge_*` function per finding sets those counts against the
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from osbench.compare import compare
-from osbench.kinds.boot import report
+from osbench.kinds.boot import capacity_story, report
 from osbench.kinds.boot.causes import causes, create_in_flight, dhcp_backlog, saturated
 from osbench.kinds.boot.params import VIF_FAILURE
 from osbench.kinds.rootwrap.story import Ratio, judge_daemon, ratio_sentence, ratios, times
@@ -460,4 +461,5 @@ CHAPTERS: dict[str, tuple[Chapter, ...]] = {"field-notes": (
             "finished later with 200 and the instances were created anyway.",
             named(DAEMON_1000), "scenarios/seed-replay/06-rootwrap-daemon-1000.yaml",
             _gateway_timeout),
+    capacity_story.CHAPTER,  # not a finding: the capacities the fixes reach (issue 17)
 )}
