@@ -3,7 +3,9 @@ sections over the runs of that kind (several runs side by side in one figure).
 
 A kind's report is its `KindSpec.report`: `sections(runs, options) -> list[Section]`
 (pure: DataFrames and Figures, no files). A kind without one still gets its
-provenance and SLA verdicts, and a note saying so.
+provenance and SLA verdicts, and a note saying so. Runs with monitor rows, of
+any kind, also get the control-plane sections (`report.monitors`): peaks,
+attribution, and which monitor failed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from osbench import kinds
-from osbench.report import compare_table, story
+from osbench.report import compare_table, monitors, story
 from osbench.report.model import Report, Section
 from osbench.report.provenance import provenance
 from osbench.report.series import kind_of, run_labels
@@ -49,8 +51,10 @@ def build_report(runs: Sequence[Run], options: FigureOptions | None = None,
             sections.append(Section(f"{kind} runs", notes=[
                 f"No report renderer for the {kind!r} kind yet; its provenance and SLA "
                 "verdicts are above."]))
-            continue
-        kind_sections = builder(kind_runs, options)
+            kind_sections = monitors.sections(kind_runs, options)
+        else:
+            kind_sections = [*builder(kind_runs, options),
+                             *monitors.sections(kind_runs, options)]
         if len(by_kind) > 1:
             for section in kind_sections:
                 section.title = f"{kind}: {section.title}"

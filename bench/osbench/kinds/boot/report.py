@@ -1,5 +1,6 @@
 """The boot kind's report: outcomes per case, ACTIVE/phone-home curves with create
-errors marked, time CDFs, why instances did not start, IPv4/IPv6 share.
+errors marked, with the control plane under them when the run has monitors, time
+CDFs, why instances did not start, IPv4/IPv6 share.
 
 Every function is pure: runs in, DataFrames or Figures out. Times are seconds since
 the instance's create request (`time_to_*_s`, timeline `t_s`); on the simulated
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from osbench.report import figures
+from osbench.report import monitors as control_plane
 from osbench.report.model import Plot, Section, Table
 from osbench.report.series import case_ids, case_rows, run_labels, series_label, time_unit
 from osbench.report.style import FigureOptions
@@ -191,6 +193,41 @@ def timeline_figure(runs: Sequence[Run], options: FigureOptions) -> Plot:
                 caption=f"Cumulative count per case; time in {unit}. Dotted vertical "
                 "lines: create requests whose outcome was unknown (e.g. HTTP 504 from "
                 "the proxy), at the time the error came back.")
+
+
+def first_send_s(series: Series) -> float:
+    """When the case's first create request was sent, on the case's clock: the boot
+    figures' time zero (monitor t_s minus this is their x)."""
+    creates = case_rows(series.run.table("creates"), series.case)
+    if "sent_s" not in creates.columns:
+        return 0.0
+    sent = pd.to_numeric(creates["sent_s"], errors="coerce").dropna()
+    return float(sent.min()) if len(sent) else 0.0
+
+
+def control_plane_figures(runs: Sequence[Run], options: FigureOptions) -> list[Plot]:
+    """One control-plane panel per case with monitor rows, on the timeline's time axis
+    (seconds since the case's first create request)."""
+    unit = time_unit(runs)
+    plots = []
+    for index, s in enumerate(boot_series(runs)):
+        monitor = case_rows(s.run.table("monitor"), s.case)
+        if monitor.empty:
+            continue
+        plots.append(control_plane.control_plane_plot(
+            monitor, first_send_s(s), s.label, f"boot-control-plane-{index + 1}", options,
+            f"time since create request ({unit})"))
+    return plots
+
+
+def _one_time_axis(timeline: Plot, panels: Sequence[Plot]) -> None:
+    """The timeline's panels and the control-plane panels get the same x limits."""
+    span = control_plane.x_range([timeline, *panels])
+    if span is None:
+        return
+    for plot in (timeline, *panels):
+        for ax in plot.figure.axes:
+            ax.set_xlim(*span)
 
 
 def cdf_figure(runs: Sequence[Run], options: FigureOptions) -> Plot:
@@ -368,11 +405,16 @@ def address_family_figure(runs: Sequence[Run], options: FigureOptions) -> Plot:
 def sections(runs: Sequence[Run], options: FigureOptions) -> list[Section]:
     """The boot part of a report, in the order the field notes tell it."""
     errors = create_errors(runs)
+    timeline = timeline_figure(runs, options)
+    panels = control_plane_figures(runs, options)
+    if panels:
+        _one_time_axis(timeline, panels)
     return [
         Section("Boot outcomes", [
             Table("boot-outcomes", "Outcome per case", outcome_table(runs),
                   note="An instance counts as started only when it phoned home."),
-            timeline_figure(runs, options),
+            timeline,
+            *panels,
             cdf_figure(runs, options),
         ]),
         Section("Why instances did not start", [
