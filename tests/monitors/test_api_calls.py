@@ -59,5 +59,7 @@ monitors: {interval: 5s, sim: false}
     assert api["label.request_id"].nunique() == len(api)
     # On the case clock: from the case start to its end (cleanup included).
     assert api["t_s"].min() >= 0
+    # The create's row is on the same clock as the tracker's: stamped after the tracker
+    # decided to send it and before its reply came (an order, not a wall-clock bound).
     first_create = api[api["label.operation"] == "create"]["t_s"].iloc[0]
-    assert first_create == pytest.approx(creates["sent_s"].iloc[0], abs=0.5)
+    assert creates["sent_s"].iloc[0] <= first_create <= creates["reply_s"].iloc[0]
