@@ -46,16 +46,22 @@ def test_minicloud_rabbitmqctl_output_grouped() -> None:
     s = sampler_for(cfg)
     readings = queue_readings(parse_queues(RABBITMQCTL.read_text(), "local"), s.groups())
     assert by(readings, "group_queues", "group") == {
-        "neutron-dhcp-agent": 3, "nova-conductor": 3, "nova-scheduler": 3, "nova-compute": 3}
+        "neutron-dhcp-agent": 3, "nova-conductor": 3, "nova-scheduler": 3, "nova-compute": 3,
+        # q-plugin, q-reports-plugin (two fanouts) and q-server-resource-versions
+        "neutron-server-rpc": 10}
     assert by(readings, "group_unacked", "group") == {
-        "neutron-dhcp-agent": 0, "nova-conductor": 1, "nova-scheduler": 0, "nova-compute": 0}
+        "neutron-dhcp-agent": 0, "nova-conductor": 1, "nova-scheduler": 0, "nova-compute": 0,
+        "neutron-server-rpc": 0}
     assert set(by(readings, "group_ready", "group").values()) == {0}
     unacked = by(readings, "queue_unacked", "queue")
     assert unacked["conductor"] == 1
     assert sorted(q for q in unacked if q.startswith("dhcp_agent")) == [
         "dhcp_agent", "dhcp_agent.minicloud", "dhcp_agent_fanout_1b7654644740446ca084cb059e76e13a"]
-    # Neutron's q-* queues and the reply queues belong to no preset group
-    assert not [q for q in unacked if q.startswith(("q-", "reply_"))]
+    # neutron-server's own RPC queues form a group; its agent notifiers and the reply
+    # queues belong to none
+    assert not [q for q in unacked if q.startswith(("q-agent-notifier", "reply_"))]
+    assert {q.split(".")[0].split("_fanout")[0] for q in unacked if q.startswith("q-")} == {
+        "q-plugin", "q-reports-plugin", "q-server-resource-versions"}
     groups = {r.labels["queue"]: r.labels["group"] for r in readings if "queue" in r.labels}
     assert groups["compute.minicloud"] == "nova-compute"
     assert by(readings, "queue_consumers", "queue")["dhcp_agent.minicloud"] == 1

@@ -179,7 +179,7 @@ class SSHHost:
             chan = transport.open_session(timeout=self.connect_timeout_s)
             chan.exec_command(_remote_command(text, timeout_s))
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise HostError(f"cannot start the command over SSH: {exc or type(exc).__name__}",
+            raise HostError(f"cannot start the command over SSH: {str(exc) or type(exc).__name__}",
                             host=self.name, command=text) from None
         out: list[bytes] = []
         err: list[bytes] = []
@@ -259,7 +259,7 @@ class SSHHost:
                                           ("127.0.0.1", 0), timeout=self.connect_timeout_s)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise HostError(f"jump host {self.jump.name} cannot reach {self._endpoint()}: "
-                            f"{exc or type(exc).__name__}", host=self.name) from None
+                            f"{str(exc) or type(exc).__name__}", host=self.name) from None
 
     def _connect_error(self, exc: Exception) -> HostError:
         """What went wrong while connecting, in words that say what to do."""
@@ -297,7 +297,7 @@ class SSHHost:
             return HostError(f"connecting to {where} timed out after "
                              f"{self.connect_timeout_s:g} s", host=self.name)
         if isinstance(exc, paramiko.SSHException | OSError | EOFError):
-            return HostError(f"cannot connect to {where}: {exc or type(exc).__name__}",
+            return HostError(f"cannot connect to {where}: {str(exc) or type(exc).__name__}",
                              host=self.name)
         raise exc
 

@@ -18,6 +18,8 @@ Metric names the judge stage (`attribution.py`) and the report understand:
         host_cores, host_load1, host_mem_used_bytes, host_mem_total_bytes
     source "rabbitmq@WHERE" (rabbitmq.py):
         queue_ready, queue_unacked, queue_consumers {queue, group}
+        group_queues {group}           how many queues the group's pattern matched
+        group_ready, group_unacked {group}   summed over those queues
     source "prometheus:NAME" (prometheus.py): names and labels as scraped, raw
         values (counters stay counters; rates are computed when read)
     source "prometheus:sim": the simulated cloud's modelled state

@@ -13,7 +13,9 @@
         - {name: node, url: "http://127.0.0.1:9100/metrics", metrics: ["node_load1"]}
       api: true                    # the harness's own cloud calls (cloud kinds)
       sim: true                    # the simulated cloud's modelled state (simulated targets)
-      guru_meditation: {service: neutron-dhcp-agent, when: backlog}
+      guru_meditation:             # one oslo Guru Meditation Report when the backlog rule fires
+        {service: neutron-dhcp-agent, when: backlog, host: local,   # stderr: the report's
+         log: /var/lib/osbench-minicloud/logs/neutron-dhcp-agent.out}   # (minicloud's)
 
 Credentials are never written here: the management API's user and password,
 and a bearer token, are named by environment variable; `auth: cloud` sends the
@@ -22,6 +24,7 @@ target cloud's own token. None of them reaches results, logs or reports.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
@@ -71,7 +74,21 @@ class OneOf:
                 + f" (valid: {', '.join(self.choices)})")
 
 
+@dataclass(frozen=True)
+class Regex:
+    """Constraint: a regular expression Python's `re` compiles (its error said if not),
+    so a typo is a `validate` error, not a monitor error at the first sample."""
+
+    def check(self, value: str) -> str | None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return f"is not a regular expression ({exc})"
+        return None
+
+
 Timeout = Annotated[PositiveDuration, Max(MAX_TIMEOUT_S)]
+RegularExpression = Annotated[str, NonEmpty(), Regex()]
 ProcessPreset = Annotated[str, OneOf(PROCESS_PRESET_NAMES, "process preset")]
 Service = Annotated[str, OneOf(tuple(PROCESS_PRESETS), "service")]
 QueuePreset = Annotated[str, OneOf(QUEUE_PRESET_NAMES, "queue preset")]
@@ -87,7 +104,7 @@ class ProcessesSource:
     #: Preset services ("openstack" is every one; or name them: "nova-api", ...).
     presets: tuple[ProcessPreset, ...] = ("openstack",)
     #: More services: name -> regular expression searched in the command line.
-    services: dict[str, Annotated[str, NonEmpty()]] = field(default_factory=dict)
+    services: dict[str, RegularExpression] = field(default_factory=dict)
     timeout: Timeout = DEFAULT_TIMEOUT_S
 
 
@@ -107,7 +124,7 @@ class RabbitmqSource:
     #: scheduler and compute queues).
     presets: tuple[QueuePreset, ...] = ("openstack",)
     #: More groups: group name -> regular expression matched against queue names.
-    queues: dict[str, Annotated[str, NonEmpty()]] = field(default_factory=dict)
+    queues: dict[str, RegularExpression] = field(default_factory=dict)
     timeout: Timeout = DEFAULT_TIMEOUT_S
 
 
@@ -128,12 +145,23 @@ class PrometheusSource:
 
 @dataclass(frozen=True)
 class GuruMeditation:
-    """Trigger one oslo Guru Meditation Report when a rule fires for `service`."""
+    """Trigger one oslo Guru Meditation Report per case when a rule fires for `service`
+    (SIGUSR2 to its main process; `monitors/guru.py`)."""
 
     service: Service
-    when: Literal["backlog"] = "backlog"
+    #: "backlog": when a queue of the service rises for BACKLOG_RISING_SAMPLES
+    #: samples in a row (the attribution rule); "start": at the case's first
+    #: sample of any source, to check the plumbing (the process, the signal, the log).
+    when: Literal["backlog", "start"] = "backlog"
     #: Where the service runs ("local" or an inventory host).
     host: Annotated[str, NonEmpty()] = "local"
+    #: The file the service's stderr goes to: oslo.reports prints the report on
+    #: stderr, not in oslo.log's log_file. None: the systemd journal of `unit`.
+    log: Annotated[str, NonEmpty()] | None = None
+    #: The systemd unit whose journal holds the report (default: the service name).
+    unit: Annotated[str, NonEmpty()] | None = None
+    #: Command-line pattern of the service's processes (default: its preset's).
+    pattern: RegularExpression | None = None
 
 
 @dataclass(frozen=True)

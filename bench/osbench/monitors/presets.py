@@ -55,6 +55,10 @@ QUEUE_PRESETS: dict[str, str] = {
     "nova-conductor": r"conductor(\..+|_fanout_[0-9a-f]+)?",
     "nova-scheduler": r"scheduler(\..+|_fanout_[0-9a-f]+)?",
     "nova-compute": r"compute(\..+|_fanout_[0-9a-f]+)?",
+    # what neutron-server's RPC workers consume: the agents' calls (q-plugin), their
+    # state reports (q-reports-plugin) and resource-version pushes
+    "neutron-server-rpc": r"q-(plugin|reports-plugin|server-resource-versions)"
+                          r"(\..+|_fanout_[0-9a-f]+)?",
 }
 QUEUE_GROUPS: dict[str, tuple[str, ...]] = {"openstack": tuple(QUEUE_PRESETS)}
 QUEUE_PRESET_NAMES = (*QUEUE_GROUPS, *QUEUE_PRESETS)

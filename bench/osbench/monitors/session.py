@@ -31,6 +31,7 @@ from osbench.monitors.sampler import MonitorError, Reading, Sampler
 if TYPE_CHECKING:
     from osbench.hosts.base import Host
     from osbench.kinds.base import CaseContext
+    from osbench.monitors.guru import GuruWatcher
 
 log = logging.getLogger("osbench.monitors")
 
@@ -75,7 +76,10 @@ class MonitorSession:
     #: Hosts the session opened itself (closed with it).
     hosts: Mapping[str, Host] = field(default_factory=dict)
     stats: dict[str, SourceStats] = field(default_factory=dict)
+    #: Fed every sample as it is journaled (a Guru Meditation trigger).
+    watchers: list[GuruWatcher] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closing: bool = False
 
     def start(self) -> None:
         for sampler in self.samplers:
@@ -111,24 +115,29 @@ class MonitorSession:
         if len(readings) > len(kept):
             self.failed(source, f"{len(readings)} series in one sample; kept the first "
                                 f"{MAX_SERIES_PER_SAMPLE} (narrow the allow-list)")
+        for watcher in self.watchers:
+            watcher.observe(source, t_s, kept)
 
     async def _loop(self, sampler: Sampler) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
+        # arrives as the inner call finishes, and close() then waited for ever (seen:
+        # a sampler still scraping an hour of modelled time after its case ended).
         clock, interval = self.ctx.clock, self.config.interval
         try:
-            await asyncio.wait_for(sampler.open(), sampler.timeout_s)
-        except asyncio.CancelledError:
-            raise
+            async with asyncio.timeout(sampler.timeout_s):
+                await sampler.open()
         except Exception as exc:
             self.failed(sampler.source, exc)
-        while True:
+        while not self._closing:
             t = self.t_s()
             try:
-                readings = await asyncio.wait_for(sampler.sample(), sampler.timeout_s)
-            except asyncio.CancelledError:
-                raise
+                async with asyncio.timeout(sampler.timeout_s):
+                    readings = await sampler.sample()
             except Exception as exc:
                 self.failed(sampler.source, exc)
             else:
+                if self._closing:
+                    break
                 self.record(sampler.source, t, readings)
             now = self.t_s()
             next_tick = (math.floor(now / interval) + 1) * interval
@@ -136,6 +145,7 @@ class MonitorSession:
 
     async def close(self) -> None:
         """Stop every sampler, release what they hold, journal each source's totals."""
+        self._closing = True  # a loop that missed its cancel stops at its next turn
         for task in self._tasks:
             task.cancel()
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -143,9 +153,13 @@ class MonitorSession:
             if isinstance(result, BaseException) and not isinstance(
                     result, asyncio.CancelledError):
                 self.failed(sampler.source, result)  # a bug in a sampler: said, not raised
+        for watcher in self.watchers:  # before the hosts they use are closed
+            with contextlib.suppress(Exception):
+                await watcher.close()
         for sampler in self.samplers:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(sampler.close(), sampler.timeout_s)
+                async with asyncio.timeout(sampler.timeout_s):
+                    await sampler.close()
         for action in self.on_close:
             with contextlib.suppress(Exception):
                 action()

@@ -60,6 +60,12 @@ async def build(config: MonitorsConfig, ctx: CaseContext, hosts: dict[str, Host]
 
         for s in scrapes:
             samplers.append(PrometheusSampler(s, token=_token_source(s, client)))
+    if config.guru_meditation is not None:
+        from osbench.monitors.guru import GuruWatcher
+
+        guru = config.guru_meditation
+        session.watchers.append(GuruWatcher(guru, ctx, _host(guru.host, hosts,
+                                                             "guru_meditation.host")))
     if config.api and client is not None:
         from osbench.monitors.api_calls import ApiObserver
 

@@ -5,7 +5,8 @@ A kind's report is its `KindSpec.report`: `sections(runs, options) -> list[Secti
 (pure: DataFrames and Figures, no files). A kind without one still gets its
 provenance and SLA verdicts, and a note saying so. Runs with monitor rows, of
 any kind, also get the control-plane sections (`report.monitors`): peaks,
-attribution, and which monitor failed.
+attribution, and which monitor failed; runs of a capacity search get its
+sections (`report.search`): what each search found, the capacity figure, the steps.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from osbench import kinds
-from osbench.report import compare_table, monitors, story
+from osbench.report import compare_table, monitors, search, story
 from osbench.report.model import Report, Section
 from osbench.report.provenance import provenance
 from osbench.report.series import kind_of, run_labels
@@ -51,9 +52,11 @@ def build_report(runs: Sequence[Run], options: FigureOptions | None = None,
             sections.append(Section(f"{kind} runs", notes=[
                 f"No report renderer for the {kind!r} kind yet; its provenance and SLA "
                 "verdicts are above."]))
-            kind_sections = monitors.sections(kind_runs, options)
+            kind_sections = [*search.sections(kind_runs, options),
+                             *monitors.sections(kind_runs, options)]
         else:
             kind_sections = [*builder(kind_runs, options),
+                             *search.sections(kind_runs, options),
                              *monitors.sections(kind_runs, options)]
         if len(by_kind) > 1:
             for section in kind_sections:
