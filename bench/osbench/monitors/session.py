@@ -136,8 +136,6 @@ class MonitorSession:
             except Exception as exc:
                 self.failed(sampler.source, exc)
             else:
-                if self._closing:
-                    break
                 self.record(sampler.source, t, readings)
             now = self.t_s()
             next_tick = (math.floor(now / interval) + 1) * interval
