@@ -129,6 +129,9 @@ def test_monitors_saw_the_real_control_plane() -> None:
     sources = run.tables["monitor_sources"].set_index("source")
     assert sources.loc["processes@local", "samples"] >= 10
     assert sources.loc["api", "samples"] > 0
+    # The report draws the control-plane panel under the boot timeline.
+    report = Path(os.environ.get("OSBENCH_MINICLOUD_REPORT", "reports/minicloud")) / "report.md"
+    assert "#### Control plane: minicloud-boot-20" in report.read_text()
 
 
 @live
