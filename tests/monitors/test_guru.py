@@ -195,7 +195,7 @@ monitors:
         assert row["trigger"].startswith(
             "backlog: neutron-dhcp-agent backlog (prometheus:fakesim) rose for 3 samples in "
             "a row, to ")
-        assert row["trigger"].endswith(" ports at t=3 s")
+        assert row["trigger"].endswith(f" ports at t={attribution.num(row['t_s'])} s")
         # the same moment the judge stage names: the 3rd rise of the first stretch
         (s,) = ms.queue_series(monitor[monitor["case"] == row["case"]])
         (finding,) = attribution.backlog(monitor[monitor["case"] == row["case"]])
@@ -207,6 +207,79 @@ monitors:
     assert text.count("Guru Meditation") == 2  # one signal per case, to the main process
     assert "worker signalled" not in text
     assert decoy.poll() is None  # matched, older, but never signalled
+
+
+# -- a service that never prints a report: the bounds --------------------------------------
+
+#: Catches SIGUSR2 (so it is a main process) and prints nothing.
+SILENT_SERVICE = r"""
+import signal, sys, time
+signal.signal(signal.SIGUSR2, lambda *a: None)
+print("ready", file=sys.stderr, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def silent(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    token = f"osbench-silent-{uuid.uuid4().hex[:12]}"
+    log = tmp_path / "silent.out"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-c", SILENT_SERVICE, token],
+                                stdout=out, stderr=out, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 15
+        while "ready" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield token, log, proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+SILENT_SCENARIO = """\
+name: guru silent
+kind: tick
+params: {{ticks: 2, interval_s: 0.5}}
+monitors:
+  interval: 1s
+  api: false
+  processes: [{{host: local, presets: [neutron-dhcp-agent]}}]
+  guru_meditation: {{service: neutron-dhcp-agent, when: start, pattern: {token}, log: {log}}}
+"""
+
+
+async def test_no_report_within_the_wait_is_an_error_row(
+        tmp_path: Path, silent: tuple[str, Path, subprocess.Popen[bytes]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from osbench.monitors import guru
+
+    token, log, proc = silent
+    monkeypatch.setattr(guru, "REPORT_WAIT_S", 1.0)
+    r = await run(SILENT_SCENARIO.format(token=token, log=log), tmp_path)
+    (row,) = r.table("guru_reports").to_dict("records")
+    assert row["pid"] == proc.pid
+    assert row["error"] == f"no Guru Meditation report in {log} within 1 s of SIGUSR2"
+    assert missing(row["file"]) and row["bytes"] == 0
+    assert proc.poll() is None
+
+
+async def test_closing_cancels_a_trigger_past_its_bound_and_says_so(
+        tmp_path: Path, silent: tuple[str, Path, subprocess.Popen[bytes]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from osbench.monitors import guru
+
+    token, log, proc = silent
+    monkeypatch.setattr(guru, "CLOSE_WAIT_S", 1.0)  # the report wait stays 10 s
+    started = time.monotonic()
+    r = await run(SILENT_SCENARIO.format(token=token, log=log), tmp_path)
+    assert time.monotonic() - started < 8
+    (row,) = r.table("guru_reports").to_dict("records")
+    assert row["pid"] == proc.pid
+    assert row["error"] == ("stopped before the report was read (the case's monitors "
+                            "closed)")
+    assert r.table("cases")["status"].tolist() == ["completed"]
 
 
 # -- minicloud's real neutron-dhcp-agent ----------------------------------------------------

@@ -32,7 +32,6 @@ on a command line or in an option not declared secret is in the file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import logging
@@ -384,8 +383,19 @@ class GuruWatcher:
                         self.config.host, error)
 
     async def close(self) -> None:
-        """Wait for a trigger in flight (at most CLOSE_WAIT_S), else cancel it."""
-        if self._task is None:
+        """Wait for a trigger in flight (at most CLOSE_WAIT_S), else cancel it (its row
+        says so) and give it COMMAND_TIMEOUT_S to end.
+
+        asyncio.wait, not wait_for: on Python 3.11 wait_for can drop a cancel that
+        arrives as the awaited task finishes (the session's loops met it)."""
+        task = self._task
+        if task is None:
             return
-        with contextlib.suppress(TimeoutError):  # wait_for cancelled it; its row says so
-            await asyncio.wait_for(self._task, CLOSE_WAIT_S)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=CLOSE_WAIT_S)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task}, timeout=COMMAND_TIMEOUT_S)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
