@@ -79,8 +79,8 @@ monitors:
     monitor = run.table("monitor")
     cpu = monitor[(monitor["metric"] == "service_cpu_pct") & (monitor["label.service"] == "busy")]
     assert (cpu["source"] == "processes@target1").all()
-    # The busy loop uses one core: most samples before the kill see it near 100%.
-    busy_samples = cpu[cpu["value"] >= 50]
+    # The busy loop wants a core; a loaded machine gives it less, never next to none.
+    busy_samples = cpu[cpu["value"] >= 10]
     assert len(busy_samples) >= 3, cpu[["t_s", "value"]].to_string()
     assert (cpu["value"] <= 110).all(), cpu["value"].tolist()
     assert cpu["t_s"].max() < KILL_AFTER_S + 3  # nothing read after sshd died
