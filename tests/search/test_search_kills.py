@@ -16,6 +16,7 @@ so a kill always lands with a later search not yet started.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -25,15 +26,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openstack
 import pytest
+import yaml
 
 from osbench import results
 from osbench.progress import SilentProgress
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import load_scenario
-from tests.boot.conftest import leftovers
-from tests.perf.served import CLOUD, ServedSim
+from osbench.sim import load_profile
+from tests.boot.test_interrupted_create import CLOUD, ServedSim
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The served cloud's speed-up: a point of 20-160 instances takes ~2-4 s.
@@ -58,14 +59,22 @@ sla: ["phone_home_ok_pct == 100", "create_errors == 0"]
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[ServedSim]:
-    with ServedSim("small-pets", tmp_path / "sim", time_scale=TIME_SCALE) as sim:
+    """`osbench sim serve` of small pets at TIME_SCALE, in a process of its own."""
+    profile = tmp_path / "small-pets.yaml"
+    profile.write_text(yaml.safe_dump({**load_profile("small-pets").as_dict(),
+                                       "time_scale": TIME_SCALE}))
+    sim = ServedSim(profile, tmp_path / "clouds.yaml")
+    try:
         yield sim
+    finally:
+        sim.stop()
 
 
-def cloud_leftovers(sim: ServedSim) -> tuple[list[str], list[str]]:
-    """Servers and instance ports on the served cloud, listed through its API."""
-    return leftovers(openstack.connect(load_yaml_config=False, load_envvars=False,
-                                       **sim.entry))
+def env(sim: ServedSim) -> dict[str, str]:
+    """This process's environment with `--cloud served` naming the simulator."""
+    out = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(sim.clouds)}
+    out.pop("OS_CLOUD", None)
+    return out
 
 
 def osbench(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -106,7 +115,7 @@ def start(tmp_path: Path, sim: ServedSim, name: str) -> tuple[subprocess.Popen[s
     scenario.write_text(SEARCH)
     out = tmp_path / name
     return osbench("run", str(scenario), "--cloud", CLOUD, "--results", str(out),
-                   env=sim.env()), out
+                   env=env(sim)), out
 
 
 def the_run(results_dir: Path) -> Path:
@@ -134,7 +143,7 @@ def test_a_signal_mid_search_leaves_nothing_and_an_interrupted_summary(
         where = f"{sig.name} after {table} row {nth}"
         assert proc.returncode == 130, f"{where}: {err}"
         assert "Traceback" not in err, err
-        assert cloud_leftovers(served) == ([], []), where
+        assert served.leftovers() == ([], []), where
 
         run = results.load(the_run(out))
         assert not run.incomplete
@@ -162,7 +171,7 @@ def test_kill_9_mid_search_then_cleanup_leaves_nothing(tmp_path: Path,
     wait_for_rows(out, "creates", nth, proc)
     proc.kill()
     proc.communicate(timeout=60)
-    servers, _ = cloud_leftovers(served)
+    servers, _ = served.leftovers()
     assert servers, "the kill landed after the point's cleanup: nothing to clean up"
 
     run = results.load(the_run(out))
@@ -170,15 +179,15 @@ def test_kill_9_mid_search_then_cleanup_leaves_nothing(tmp_path: Path,
     assert "search_summary" not in run.tables  # killed before any search ended
     assert len(run.table("search")) >= nth - 1
 
-    clean = osbench("cleanup", str(the_run(out)), "--cloud", CLOUD, env=served.env())
+    clean = osbench("cleanup", str(the_run(out)), "--cloud", CLOUD, env=env(served))
     stdout, err = clean.communicate(timeout=240)
     assert clean.returncode == 0, err
     assert f"deleted {len(servers)} server(s)" in stdout
-    assert cloud_leftovers(served) == ([], [])
+    assert served.leftovers() == ([], [])
 
     # The partial search renders, marked incomplete.
     report = osbench("report", str(the_run(out)), "--out", str(tmp_path / "report"),
-                     "--format", "md", env=served.env())
+                     "--format", "md", env=env(served))
     _, err = report.communicate(timeout=120)
     assert report.returncode == 0, err
     (markdown,) = (tmp_path / "report").glob("*.md")
