@@ -164,7 +164,15 @@ class CloudClient:
                        **kwargs: Any) -> Any:
         # The proxy is made on first access (version discovery, auth): in the pool too.
         def send() -> Any:
-            return getattr(self.conn, service).request(url, method, **kwargs)
+            proxy = getattr(self.conn, service)
+            response = proxy.request(url, method, **kwargs)
+            if response.status_code == 401:
+                # keystoneauth re-authenticates on a 401, but of several requests that
+                # met the expired token together only the first does: the others find
+                # the token already invalidated and give up. Refused before any work,
+                # so sent once more, with the token the first one fetched.
+                response = proxy.request(url, method, **kwargs)
+            return response
 
         idempotent = method in ("GET", "DELETE")
         delays = _RETRY_DELAYS_S if idempotent else ()
