@@ -131,7 +131,9 @@ def test_monitors_saw_the_real_control_plane() -> None:
     assert sources.loc["api", "samples"] > 0
     # The report draws the control-plane panel under the boot timeline.
     report = Path(os.environ.get("OSBENCH_MINICLOUD_REPORT", "reports/minicloud")) / "report.md"
-    assert "#### Control plane: minicloud-boot-20" in report.read_text()
+    text = report.read_text()
+    assert "#### Control plane: " in text and "figures/boot-control-plane-1.svg" in text
+    assert (report.parent / "figures" / "boot-control-plane-1.svg").is_file()
 
 
 @live
