@@ -27,7 +27,9 @@ from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "seed-replay"
-SEEDS = (0, 1, 2)
+#: Two seeds run end to end (the model alone covers more: tests/sim/test_metrics.py,
+#: seeds 0-4), to keep the suite within its 15 minutes.
+SEEDS = (0, 1)
 
 pytestmark = pytest.mark.slow
 

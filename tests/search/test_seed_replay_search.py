@@ -1,5 +1,5 @@
 """How far does each fix go? The capacity searches of scenarios/capacity/
-seed-replay-search.yaml on the embedded simulated cloud, for three seeds (issue 17).
+seed-replay-search.yaml on the embedded simulated cloud, for two seeds (issue 17).
 
 Each seed's run is `python -m osbench run` in a process of its own (the three at
 once: two cores, and most of a run is waiting on the modelled clock), at the
@@ -53,7 +53,9 @@ from osbench.sim.model import RPC_FAULT, ControlPlaneModel
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "capacity" / "seed-replay-search.yaml"
-SEEDS = (0, 1, 2)
+#: Two seeds end to end; the order is also checked on the model alone for 20 seeds
+#: (test_the_order_holds_on_the_model_for_20_seeds), to keep the suite within 15 min.
+SEEDS = (0, 1)
 #: The scenario's own speed-up (its target's time_scale). Outcomes are planned in
 #: modelled time, but phone-homes arrive in real time: at 60x the latest one of a
 #: passing point (big pets at 175: ~410 of the 600 modelled s allowed) has >= 3 s of
