@@ -32,7 +32,7 @@ on a command line or in an option not declared secret is in the file.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import functools
 import json
 import logging
 import math
@@ -49,7 +49,7 @@ from osbench.monitors.attribution import BACKLOG_RISING_SAMPLES, num
 from osbench.monitors.config import GuruMeditation
 from osbench.monitors.presets import PROCESS_PRESETS
 from osbench.monitors.processes import MAX_CMDLINE_BYTES, PROBE_MARKER, PYTHON
-from osbench.monitors.sampler import MonitorError, Reading
+from osbench.monitors.sampler import MonitorError, Reading, host_script
 from osbench.monitors.session import describe_error
 
 if TYPE_CHECKING:
@@ -162,13 +162,11 @@ def find_and_signal(pattern: str, marker: str, log_path: str, signum: int,
     return out
 
 
+@functools.cache
 def probe_script() -> str:
     """`find_and_signal` as a script: `python3 -c SCRIPT MARKER PATTERN LOG SIGNUM`."""
-    return ("from __future__ import annotations\n"
-            + inspect.getsource(find_and_signal)
-            + "import json, sys\n"
-            + "print(json.dumps(find_and_signal(sys.argv[2], sys.argv[1], sys.argv[3], "
-            + f"int(sys.argv[4]), {MAX_CMDLINE_BYTES})))\n")
+    return host_script(find_and_signal, "print(json.dumps(find_and_signal(sys.argv[2], "
+                       f"sys.argv[1], sys.argv[3], int(sys.argv[4]), {MAX_CMDLINE_BYTES})))")
 
 
 def report_in(text: str) -> tuple[str, bool] | None:

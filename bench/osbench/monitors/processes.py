@@ -23,7 +23,7 @@ CPU rows.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -35,7 +35,7 @@ from osbench.hosts.base import Host, stderr_tail
 from osbench.hosts.local import LocalHost
 from osbench.monitors.config import ProcessesSource
 from osbench.monitors.presets import SERVICE_FAMILIES, process_patterns
-from osbench.monitors.sampler import MonitorError, Reading, Sampler
+from osbench.monitors.sampler import MonitorError, Reading, Sampler, host_script
 
 #: Written in the probe's own command line: a process whose command line holds
 #: it is a probe (ours, or the shell that started it), never a service, though
@@ -132,13 +132,12 @@ def read_host(patterns: dict[str, str], marker: str, max_per_service: int,
             "mem_available": meminfo.get("MemAvailable", 0), "services": services}
 
 
+@functools.cache
 def probe_script() -> str:
     """`read_host` as a script: `python3 -c SCRIPT MARKER PATTERNS_JSON` prints its JSON."""
-    return ("from __future__ import annotations\n"
-            + inspect.getsource(read_host)
-            + "import json, sys\n"
-            + "print(json.dumps(read_host(json.loads(sys.argv[2]), sys.argv[1], "
-            + f"{MAX_PROCESSES_PER_SERVICE}, {MAX_CMDLINE_BYTES}), separators=(',', ':')))\n")
+    return host_script(read_host, "print(json.dumps(read_host(json.loads(sys.argv[2]), "
+                       f"sys.argv[1], {MAX_PROCESSES_PER_SERVICE}, {MAX_CMDLINE_BYTES}), "
+                       "separators=(',', ':')))")
 
 
 @dataclass(frozen=True)

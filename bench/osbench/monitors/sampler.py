@@ -9,8 +9,9 @@ counts the rest, and carries on.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from osbench.errors import OsbenchError
@@ -46,3 +47,11 @@ class Sampler(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional
         """Release what `open` took; must not raise."""
+
+
+def host_script(function: Callable[..., object], call: str) -> str:
+    """`function`'s own source and the line `call` that prints its result as JSON: a
+    probe for `python3 -c` on a host, in one command. Build it once per process
+    (`functools.cache` at the caller): reading the source is file I/O."""
+    return ("from __future__ import annotations\n" + inspect.getsource(function)
+            + "import json, sys\n" + call + "\n")
