@@ -232,17 +232,21 @@ class CaseFailed(Exception):
     message is the whole report (no traceback)."""
 
 
-class CaseItem(pytest.Item):
-    """One case of a scenario; passes when it completed and met every criterion."""
-
-    def __init__(self, *, case: Case, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.case = case
+class _ScenarioItem(pytest.Item):
+    """An item of a scenario file (a case, or the file's searches)."""
 
     @property
     def scenario_file(self) -> ScenarioFile:
         assert isinstance(self.parent, ScenarioFile)
         return self.parent
+
+
+class CaseItem(_ScenarioItem):
+    """One case of a scenario; passes when it completed and met every criterion."""
+
+    def __init__(self, *, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
 
     def runtest(self) -> None:
         file = self.scenario_file
@@ -305,14 +309,9 @@ def _g(value: Any) -> str:
     return "none" if value is None or value != value else f"{float(value):g}"
 
 
-class SearchItem(pytest.Item):
+class SearchItem(_ScenarioItem):
     """A scenario's capacity searches, one item: passes when every capacity is at least
     `search.require` (without it, when every search ended by itself)."""
-
-    @property
-    def scenario_file(self) -> ScenarioFile:
-        assert isinstance(self.parent, ScenarioFile)
-        return self.parent
 
     def runtest(self) -> None:
         file = self.scenario_file
