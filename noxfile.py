@@ -239,6 +239,7 @@ def report(session: nox.Session) -> None:
 #: What `nox -s minicloud` runs against minicloud, and where its report goes.
 MINICLOUD_BOOT = "scenarios/minicloud/boot-20.yaml"
 MINICLOUD_ROOTWRAP = "scenarios/minicloud/rootwrap-qdhcp.yaml"
+MINICLOUD_SEARCH = "scenarios/minicloud/search-5-40.yaml"
 MINICLOUD_REPORT = "reports/minicloud"
 
 
@@ -248,10 +249,11 @@ def minicloud(session: nox.Session) -> None:
     OpenStack Zed): `osbench minicloud up` from scratch; a 20-instance boot in one
     request, each instance ACTIVE, leased by the real DHCP agent and phoned home; the
     rootwrap probe in the DHCP agent's real qdhcp namespace with neutron-rootwrap and its
-    daemon; the checks of tests/minicloud/test_ci_checks.py (outcomes, ports, leases,
-    real provenance, zero leftovers); reports/minicloud/; `minicloud down` (also after a
-    failure) and the after-down checks (no process it started, no namespace, no
-    bridge). ~11 min on 2 cores, under 20."""
+    daemon; a capacity search from 5 to 40 instances against the real Nova (issue 17);
+    the checks of tests/minicloud/test_ci_checks.py (outcomes, ports, leases, real
+    provenance, the search's capacity and steps, zero leftovers); reports/minicloud/;
+    `minicloud down` (also after a failure) and the after-down checks (no process it
+    started, no namespace, no bridge). ~16 min on 2 cores (the search ~5), under 25."""
     import time
 
     if os.geteuid() != 0:
@@ -276,15 +278,20 @@ def minicloud(session: nox.Session) -> None:
         rootwrap = Path(session.create_tmp()) / "rootwrap-qdhcp.yaml"
         rootwrap.write_text(text.replace(placeholder, f"  qdhcp_netns: {qdhcp}\n"))
         session.run("osbench", "run", str(rootwrap), "--results", str(results))
+        # Exits 1 (and fails CI) when the capacity found is below the file's `require`.
+        session.run("osbench", "run", MINICLOUD_SEARCH, "--cloud", "minicloud",
+                    "--results", str(results))
         runs = sorted(str(p.parent) for p in results.glob("*/manifest.json"))
         boot_run = next(r for r in runs if "minicloud-boot-20" in r)
         rootwrap_run = next(r for r in runs if "minicloud-rootwrap-qdhcp" in r)
+        search_run = next(r for r in runs if "minicloud-search-5-40" in r)
         shutil.rmtree(MINICLOUD_REPORT, ignore_errors=True)
         session.run("osbench", "report", *runs, "--out", MINICLOUD_REPORT, "--format",
                     "html,md,png,svg", "--title", "osbench on minicloud (real OpenStack Zed)")
         session.run("pytest", checks, "-p", "no:cacheprovider", "-rfEs",
                     env={"OSBENCH_MINICLOUD_BOOT_RUN": boot_run,
                          "OSBENCH_MINICLOUD_ROOTWRAP_RUN": rootwrap_run,
+                         "OSBENCH_MINICLOUD_SEARCH_RUN": search_run,
                          "OSBENCH_MINICLOUD_REPORT": MINICLOUD_REPORT})
     finally:
         session.run("osbench", "minicloud", "down")

@@ -1,8 +1,9 @@
 """The checks `nox -s minicloud` runs against a real minicloud (CI's proof).
 
 They need runs the session made, so they skip unless it names them:
-- `OSBENCH_MINICLOUD_BOOT_RUN` / `OSBENCH_MINICLOUD_ROOTWRAP_RUN`: the run
-  directories; the `live` checks run while minicloud is still up;
+- `OSBENCH_MINICLOUD_BOOT_RUN` / `OSBENCH_MINICLOUD_ROOTWRAP_RUN` /
+  `OSBENCH_MINICLOUD_SEARCH_RUN`: the run directories; the `live` checks run
+  while minicloud is still up;
 - `OSBENCH_MINICLOUD_DOWN=1`: the `after_down` checks, after `osbench minicloud down`.
 Once named, nothing here skips: every check asserts.
 """
@@ -25,6 +26,7 @@ from osbench.minicloud.guests import GUEST_NETNS_PREFIX
 
 BOOT_RUN = os.environ.get("OSBENCH_MINICLOUD_BOOT_RUN")
 ROOTWRAP_RUN = os.environ.get("OSBENCH_MINICLOUD_ROOTWRAP_RUN")
+SEARCH_RUN = os.environ.get("OSBENCH_MINICLOUD_SEARCH_RUN")
 AFTER_DOWN = os.environ.get("OSBENCH_MINICLOUD_DOWN") == "1"
 STATE_DIR = layout.default_state_dir()
 
@@ -192,6 +194,38 @@ def test_rootwrap_probe_ran_in_the_dhcp_agents_namespace() -> None:
     params = run.manifest["scenario"]["params"]
     assert params["wrapper"] == "/usr/bin/neutron-rootwrap"
     assert params["daemon_wrapper"] == "/usr/bin/neutron-rootwrap-daemon"
+
+
+@live
+def test_capacity_search_on_the_real_nova() -> None:
+    """scenarios/minicloud/search-5-40.yaml: grown from 5 by doubling, bisected to 5,
+    never past 40, every point a real multi-create deleted before the next."""
+    assert SEARCH_RUN, "OSBENCH_MINICLOUD_SEARCH_RUN not set"
+    run = results.load(Path(SEARCH_RUN))
+    summary = run.table("search_summary")
+    assert len(summary) == 1
+    row = summary.iloc[0]
+    assert row["status"] == "done" and not row["error"]
+    assert row["capacity"] >= row["require"] == 10
+    steps = run.table("search")
+    assert steps["value"].iloc[0] == 5 and steps["value"].max() <= 40
+    assert set(steps["verdict"]) <= {"pass", "fail"}
+    passed = steps[steps["verdict"] == "pass"]["value"]
+    failed = steps[steps["verdict"] == "fail"]["value"]
+    assert passed.max() == row["capacity"]
+    if row["first_fail"] is not None and row["first_fail"] == row["first_fail"]:
+        assert failed.min() == row["first_fail"]
+        assert row["first_fail"] - row["capacity"] <= row["resolution"]
+        # Each failure says which criteria it missed.
+        assert all(missed for missed in steps[steps["verdict"] == "fail"]["missed"])
+    else:
+        assert row["capacity"] == 40 and failed.empty
+    # One case per point, each cleaned up in full before the next point.
+    cleanup = run.table("cleanup")
+    assert len(cleanup) == len(steps) == row["points"]
+    assert (cleanup["leftover_servers"] == 0).all() and (cleanup["leftover_ports"] == 0).all()
+    report = Path(os.environ.get("OSBENCH_MINICLOUD_REPORT", "reports/minicloud")) / "report.md"
+    assert f"capacity {int(row['capacity'])}" in report.read_text()
 
 
 def _listening(port: int) -> bool:
