@@ -31,7 +31,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, results.Run]:
 
 def chapter(runs: list[results.Run]) -> Section:
     report = build_report(runs, extras=Extras(story="field-notes"))
-    (section,) = [s for s in report.sections if s.title.startswith(f"Finding {NUMBER}: ")]
+    (section,) = [s for s in report.sections if s.title.startswith(f"Question {NUMBER}: ")]
     return section
 
 
@@ -64,7 +64,8 @@ def test_the_capacities_side_by_side_are_the_runs_summaries(
         return f"{values[0]}" if len(values) == 1 else f"{values[0]} to {values[-1]}"
 
     said = ", ".join(f"{p} {span(p)}" for p in PROFILES)
-    assert section.title == f"Finding {NUMBER}: capacity within the SLA: {said}"
+    assert section.title == (f"Question {NUMBER}: How far does each fix go? "
+                             f"Capacity within the SLA: {said}")
     notes = "\n".join(section.notes)
     assert section.notes[0].startswith("Field notes: The engineers stepped through")
     assert (f"Measured here: the largest count one create request brought up within the "
@@ -82,8 +83,8 @@ def test_the_capacities_side_by_side_are_the_runs_summaries(
 
 def test_without_a_search_run_the_chapter_says_what_to_run(tmp_path: Path) -> None:
     report = build_report([], extras=Extras(story="field-notes"))
-    (section,) = [s for s in report.sections if s.title.startswith(f"Finding {NUMBER}: ")]
-    assert section.title == f"Finding {NUMBER}: How far does each fix go?"
+    (section,) = [s for s in report.sections if s.title.startswith(f"Question {NUMBER}: ")]
+    assert section.title == f"Question {NUMBER}: How far does each fix go?"
     assert "scenarios/capacity/seed-replay-search.yaml" in section.notes[-1]
 
 

@@ -54,7 +54,7 @@ class Judgement:
 class Told:
     """A chapter as its runs tell it: every word here is computed from them."""
 
-    #: The title after "Finding N: ", stating what was measured.
+    #: The title after "Finding N: " (or a question's topic), stating what was measured.
     title: str
     #: The "Measured here" sentence.
     measured: str
@@ -81,6 +81,16 @@ class Chapter:
     missing: str
     #: The title, "measured here" sentence, judgement and figures from the selected runs.
     tell: Tell
+    #: "Finding" retells what the field found; "Question" asks what the field did not
+    #: measure, and keeps the question in its title before what the runs answer.
+    heading: str = "Finding"
+
+    def title(self, told: str | None = None) -> str:
+        if told is None:
+            return f"{self.heading} {self.number}: {self.topic}"
+        if self.heading == "Finding":
+            return f"Finding {self.number}: {told}"
+        return f"{self.heading} {self.number}: {self.topic} {told[:1].upper()}{told[1:]}"
 
 
 def named(*names: str) -> Select:
@@ -116,13 +126,13 @@ def sections(story: Sequence[Chapter], runs: Sequence[Run],
         if not chosen:
             notes.append(f"Not in this report: run {chapter.missing} and report it with "
                          "the others.")
-            out.append(Section(f"Finding {chapter.number}: {chapter.topic}", notes=notes))
+            out.append(Section(chapter.title(), notes=notes))
             continue
         told = chapter.tell(chosen, options)
         mark = DIFFERS_MARK if told.judgement.differs else ""
         notes.append(f"Measured here: {told.measured}")
         notes.extend(told.judgement.notes())
-        out.append(Section(f"Finding {chapter.number}: {told.title}{mark}", told.items,
+        out.append(Section(chapter.title(told.title) + mark, told.items,
                            notes=notes))
     return out
 

@@ -268,4 +268,4 @@ CHAPTER = Chapter(
     "create got a 504. They did not search for each configuration's largest count.",
     lambda run: of_kind("boot")(run) and "search_summary" in run.tables,
     f"{SCENARIO} (a capacity search per profile)",
-    _tell)
+    _tell, heading="Question")
