@@ -28,7 +28,7 @@ from aiohttp import web
 
 import osbench
 from osbench.clock import ScaledClock
-from osbench.sim import glance, keystone, neutron, nova, nova_servers
+from osbench.sim import glance, instruments, keystone, neutron, nova, nova_servers
 from osbench.sim.guest import (
     GuestIdentity,
     cancel_all,
@@ -106,6 +106,7 @@ class SimCloud:
         self._metrics = ControlPlaneView(self.model)
         self._ids = random.Random(f"{seed}/ids")
         self._counts: Counter[tuple[str, str, str]] = Counter()
+        self.request_rate = instruments.RequestRate()
         self._guest_tasks: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -120,6 +121,7 @@ class SimCloud:
             "network": neutron.ROUTES,
             "image": glance.ROUTES,
         })
+        instruments.add_routes(app)
         # cloud-init sets no request timeout: neither do the simulated guests.
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         self._runner = web.AppRunner(app, access_log=None)
@@ -215,6 +217,7 @@ class SimCloud:
     # -- request accounting ----------------------------------------------------
     def count_request(self, key: tuple[str, str, str]) -> None:
         self._counts[key] += 1
+        self.request_rate.count(key[0], self.now())
 
     def request_counts(self) -> Counter[tuple[str, str, str]]:
         """Requests served, by (service, method, route template)."""
