@@ -168,9 +168,44 @@ def perf(session: nox.Session) -> None:
     (fails on a benchmark 25 % slower than save 0001; omit =0001 for the latest save).
     CPU, memory and request counts are in each save's `extra_info`."""
     session.install("-e", ".[test]")
+    env = {"OSBENCH_PERF": "1"}
+    try:  # test_perf_vs_rally compares osbench, Rally and the SDK; without Rally, the others
+        env["OSBENCH_RALLY"] = _rally_venv(session)
+    except nox.command.CommandFailed as exc:
+        session.warn(f"Rally did not install ({exc.reason}): the comparison runs without it")
     session.run("pytest", "tests/perf", "--benchmark-autosave",
-                "--benchmark-storage=.benchmarks", *session.posargs,
-                env={"OSBENCH_PERF": "1"})
+                "--benchmark-storage=.benchmarks", *session.posargs, env=env)
+
+
+#: Rally, for `nox -s rally` and the perf session's comparison (issue 18), in a
+#: virtualenv of its own: it pins many libraries (SQLAlchemy, oslo.*, its clients)
+#: that must not decide osbench's. rally-openstack 4.1.0 is the newest, needs rally 5.
+RALLY_VENV = Path(".nox/rally-venv")
+RALLY_REQUIREMENTS = ["rally==5.1.1", "rally-openstack==4.1.0"]
+
+
+def _rally_venv(session: nox.Session) -> str:
+    """Make (or update) RALLY_VENV; the path of its `rally`, for OSBENCH_RALLY."""
+    if not (RALLY_VENV / "bin" / "python").exists():
+        session.run("python", "-m", "venv", str(RALLY_VENV))
+    session.run(str(RALLY_VENV / "bin" / "python"), "-m", "pip", "install", "-q",
+                *RALLY_REQUIREMENTS, external=True)
+    return str((RALLY_VENV / "bin" / "rally").resolve())
+
+
+@nox.session(python=PYTHON)
+def rally(session: nox.Session) -> None:
+    """Rally against the simulated cloud (tests/rally): rally-openstack's own
+    NovaServers.boot_and_delete_server and boot_and_delete_multiple_servers, unmodified,
+    against `osbench sim serve` on loopback, must finish with 0 errors in Rally's own
+    results. Rally runs from RALLY_VENV, never from this session's virtualenv. Prints
+    the session's time."""
+    started = time.monotonic()
+    session.install("-e", ".[test]")
+    rally_bin = _rally_venv(session)
+    session.run("pytest", "tests/rally", "-p", "no:cacheprovider", "-rfEs", *session.posargs,
+                env={"OSBENCH_RALLY": rally_bin, "OSBENCH_RALLY_SESSION": "1"})
+    session.log(f"rally session: {time.monotonic() - started:.0f} s")
 
 
 #: What `nox -s capacity` runs (override: CAPACITY_SCENARIOS="a.yaml dir/ ...").
