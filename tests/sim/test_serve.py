@@ -33,7 +33,7 @@ def test_serve_prints_a_working_clouds_yaml_entry(tmp_path: Path,
                 break
             lines.append(line)
         entry = yaml.safe_load("".join(lines))
-        assert list(entry["clouds"]) == ["standalone"]
+        assert list(entry["clouds"]) == ["standalone", "standalone-admin"]
         clouds = tmp_path / "clouds.yaml"
         clouds.write_text("".join(lines))
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))

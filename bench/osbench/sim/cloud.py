@@ -28,7 +28,7 @@ from aiohttp import web
 
 import osbench
 from osbench.clock import ScaledClock
-from osbench.sim import glance, instruments, keystone, neutron, nova, nova_servers
+from osbench.sim import glance, instruments, keystone, neutron, nova, nova_extra, nova_servers
 from osbench.sim.guest import (
     GuestIdentity,
     cancel_all,
@@ -42,22 +42,34 @@ from osbench.sim.metrics import ControlPlaneView, Snapshot
 from osbench.sim.model import ControlPlaneModel
 from osbench.sim.profiles import DEFAULT_PROFILE, Profile, load_profile
 from osbench.sim.server import METRICS_PATH, ApiError, build_app
-from osbench.sim.state import CreateSpec, Flavor, Image, Network, Port, Server
+from osbench.sim.state import (
+    CreateSpec,
+    Flavor,
+    Image,
+    Network,
+    Port,
+    Server,
+    Token,
+    User,
+    stable_id,
+)
 
-_NAMESPACE = uuid.UUID("5b1e4a4e-0000-4000-8000-05b3e0c1a0d0")
 SUBNET = ipaddress.ip_network("10.0.0.0/20")  # 4094 addresses: room for big boots
 
 
-def stable_id(name: str) -> str:
-    """A UUID that is the same in every run and for every seed."""
-    return str(uuid.uuid5(_NAMESPACE, name))
-
-
 class SimCloud:
-    """A simulated Keystone/Nova/Neutron/Glance on loopback; see the module doc."""
+    """A simulated Keystone/Nova/Neutron/Glance on loopback; see the module doc.
+
+    Two users share the one project: `username` with the `member` role (what
+    osbench and `cloud_config()` use) and `admin_username` with `admin`, for
+    clients that need an admin (Rally's environment, `openstack hypervisor
+    list`); each sees the fields its role may see.
+    """
 
     username = "osbench"
     password = "osbench-sim"
+    admin_username = "admin"
+    admin_password = "osbench-sim-admin"
     project_name = "osbench"
     region = "RegionOne"
 
@@ -77,6 +89,12 @@ class SimCloud:
         self.clock = ScaledClock(self.time_scale)
         self.wall_origin = self.clock.wall_origin
         self.user_id = stable_id("user")
+        self.admin_user_id = stable_id("user/admin").replace("-", "")
+        self.users = {
+            self.username: User(self.user_id, self.username, self.password, ("member", "reader")),
+            self.admin_username: User(self.admin_user_id, self.admin_username,
+                                      self.admin_password, ("admin", "member", "reader")),
+        }
         self.project_id = stable_id("project").replace("-", "")
         self.security_group_id = stable_id("security-group")
         self.image_id = stable_id("image/cirros-sim")
@@ -99,7 +117,9 @@ class SimCloud:
         self.quotas = dict(self.default_quotas)
         self.servers: dict[str, Server] = {}
         self.ports: dict[str, Port] = {}
-        self.tokens: dict[str, float] = {}
+        self.tokens: dict[str, Token] = {}
+        self.server_groups: dict[str, dict[str, Any]] = {}
+        self.server_group_seq = 0
         self.internal_errors: list[str] = []
         self.guest_stats: Counter[str] = Counter()
         self.model = ControlPlaneModel(self.profile, seed)
@@ -117,7 +137,7 @@ class SimCloud:
         """Serve on `host:port` (port 0 picks a free one)."""
         app = build_app(self, {
             "identity": keystone.ROUTES,
-            "compute": nova.routes() + nova_servers.routes(),
+            "compute": nova.routes() + nova_servers.routes() + nova_extra.routes(),
             "network": neutron.ROUTES,
             "image": glance.ROUTES,
         })
@@ -177,12 +197,15 @@ class SimCloud:
         X-Auth-Token of this cloud's (admin) user."""
         return f"{self.base_url}{METRICS_PATH}"
 
-    def cloud_config(self) -> dict[str, Any]:
-        """Keyword arguments for openstack.connect(), also a clouds.yaml entry."""
+    def cloud_config(self, admin: bool = False) -> dict[str, Any]:
+        """Keyword arguments for openstack.connect(), also a clouds.yaml entry:
+        the member user's, or with `admin` the admin user's."""
         return {
             "auth": {
-                "auth_url": self.auth_url, "username": self.username,
-                "password": self.password, "project_name": self.project_name,
+                "auth_url": self.auth_url,
+                "username": self.admin_username if admin else self.username,
+                "password": self.admin_password if admin else self.password,
+                "project_name": self.project_name,
                 "user_domain_name": "Default", "project_domain_name": "Default",
             },
             "auth_type": "password",
@@ -191,12 +214,12 @@ class SimCloud:
             "interface": "public",
         }
 
-    def connect(self) -> Any:
+    def connect(self, admin: bool = False) -> Any:
         """A fresh openstacksdk Connection to this cloud (the caller closes it)."""
         import openstack  # slow import, only when a client is wanted
 
         return openstack.connect(load_yaml_config=False, load_envvars=False,
-                                 **self.cloud_config())
+                                 **self.cloud_config(admin))
 
     def describe(self) -> dict[str, Any]:
         """What results record about this target."""
@@ -231,9 +254,13 @@ class SimCloud:
         """Current modelled time in seconds."""
         return self.clock.monotonic()
 
+    def token(self, token: str | None, now: float) -> Token | None:
+        """The record of a token still valid at `now`, else None."""
+        record = self.tokens.get(token or "")
+        return record if record is not None and now < record.expires else None
+
     def token_valid(self, token: str | None, now: float) -> bool:
-        expires = self.tokens.get(token or "")
-        return expires is not None and now < expires
+        return self.token(token, now) is not None
 
     def usage(self) -> dict[str, int]:
         """Quota usage: every server not deleted, built or not."""

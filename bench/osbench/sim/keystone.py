@@ -1,18 +1,30 @@
-"""Keystone v3 subset: version discovery, password auth, token + catalog.
+"""Keystone v3 subset: version discovery, password auth, token + catalog,
+the project and its two users (`/v3/projects`, `/v3/users`,
+`/v3/auth/projects`).
 
 Tokens expire after the profile's `token_ttl_s` modelled seconds; the other
-services then answer 401, so clients' re-authentication is exercised.
+services then answer 401, so clients' re-authentication is exercised. The
+clock the simulator serves is the modelled wall clock (`wall_origin` plus
+modelled seconds, as every `created`/`updated` stamp): a token's
+`issued_at`/`expires_at` are stated in it to the microsecond, and it is
+refused from exactly its stated `expires_at` on. At time scale 20 a token of
+one modelled hour lives 180 real seconds; a client comparing `expires_at`
+with its own real clock must map it through the served clock first (its
+`Date`), as osbench's tracker does for every cloud stamp.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from osbench.sim.server import CLOUD, ApiError, Route, bad_request, json_body
-from osbench.sim.state import iso
+from osbench.sim.server import CLOUD, ApiError, Route, bad_request, json_body, token
+from osbench.sim.state import Token, User, iso_us
+
+if TYPE_CHECKING:
+    from osbench.sim.cloud import SimCloud
 
 VERSION = "3.14"
 
@@ -55,48 +67,137 @@ def _named(obj: Any, field: str) -> str:
     return value
 
 
+def _user(cloud: SimCloud, name: str, password: Any) -> User:
+    for user in cloud.users.values():
+        if name in (user.name, user.id) and password == user.password:
+            return user
+    raise ApiError(401, "The request you have made requires authentication.")
+
+
+def _roles(user: User) -> list[dict[str, str]]:
+    return [{"id": f"{index:032x}", "name": role} for index, role in enumerate(user.roles, 1)]
+
+
+def _token_body(cloud: SimCloud, record: Token, issued: float) -> dict[str, Any]:
+    user, origin = record.user, cloud.wall_origin
+    payload: dict[str, Any] = {
+        "methods": ["password"],
+        "user": {"id": user.id, "name": user.name,
+                 "domain": {"id": "default", "name": "Default"}, "password_expires_at": None},
+        "audit_ids": [secrets.token_urlsafe(16)],
+        "issued_at": iso_us(origin, issued),
+        "expires_at": iso_us(origin, record.expires),
+    }
+    if record.scoped:
+        payload["project"] = _project_ref(cloud)
+        payload["roles"] = _roles(user)
+        payload["catalog"] = catalog(cloud.base_url, cloud.region)
+        payload["is_domain"] = False
+    return payload
+
+
+def _project_ref(cloud: SimCloud) -> dict[str, Any]:
+    return {"id": cloud.project_id, "name": cloud.project_name,
+            "domain": {"id": "default", "name": "Default"}}
+
+
 async def issue_token(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     body = await json_body(request)
     methods = _get(body, "auth", "identity", "methods")
     if not isinstance(methods, list) or "password" not in methods:
         raise ApiError(401, "Only password authentication is supported by the simulator.")
-    user = _get(body, "auth", "identity", "password", "user")
-    name, password = _named(user, "user"), user.get("password")
-    if name not in (cloud.username, cloud.user_id) or password != cloud.password:
-        raise ApiError(401, "The request you have made requires authentication.")
+    user_ref = _get(body, "auth", "identity", "password", "user")
+    user = _user(cloud, _named(user_ref, "user"), user_ref.get("password"))
     scope = body["auth"].get("scope")
     project = scope.get("project") if isinstance(scope, dict) else None
     if project is not None and _named(project, "scope.project") not in (
         cloud.project_name, cloud.project_id
     ):
         raise ApiError(401, "The request you have made requires authentication.")
-    token = secrets.token_hex(16)
-    expires = now + cloud.profile.keystone.token_ttl_s
-    cloud.tokens[token] = expires
-    origin = cloud.wall_origin
-    payload: dict[str, Any] = {
-        "methods": ["password"],
-        "user": {"id": cloud.user_id, "name": cloud.username,
-                 "domain": {"id": "default", "name": "Default"}, "password_expires_at": None},
-        "audit_ids": [secrets.token_urlsafe(16)],
-        "issued_at": iso(origin, now).replace("Z", ".000000Z"),
-        "expires_at": iso(origin, expires).replace("Z", ".000000Z"),
-    }
-    if project is not None:
-        payload["project"] = {"id": cloud.project_id, "name": cloud.project_name,
-                              "domain": {"id": "default", "name": "Default"}}
-        payload["roles"] = [{"id": "0" * 31 + "1", "name": "member"}]
-        payload["catalog"] = catalog(cloud.base_url, cloud.region)
-        payload["is_domain"] = False
-    return web.json_response({"token": payload}, status=201, headers={"X-Subject-Token": token})
+    subject = secrets.token_hex(16)
+    record = Token(user, now + cloud.profile.keystone.token_ttl_s, project is not None)
+    cloud.tokens[subject] = record
+    return web.json_response({"token": _token_body(cloud, record, now)}, status=201,
+                             headers={"X-Subject-Token": subject})
 
 
 async def check_token(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    if not cloud.token_valid(request.headers.get("X-Subject-Token"), now):
+    record = cloud.token(request.headers.get("X-Subject-Token"), now)
+    if record is None:
         raise ApiError(404, "Could not find token.")
-    return web.json_response({"token": {"methods": ["password"]}})
+    issued = record.expires - cloud.profile.keystone.token_ttl_s
+    return web.json_response({"token": _token_body(cloud, record, issued)})
+
+
+def _project_body(request: web.Request) -> dict[str, Any]:
+    cloud = request.app[CLOUD]
+    base = cloud.base_url
+    return {**_project_ref(cloud), "domain_id": "default", "description": "osbench-sim",
+            "enabled": True, "parent_id": "default", "is_domain": False, "tags": [],
+            "options": {}, "links": {"self": f"{base}/identity/v3/projects/{cloud.project_id}"}}
+
+
+def _user_body(request: web.Request, user: User) -> dict[str, Any]:
+    base = request.app[CLOUD].base_url
+    return {"id": user.id, "name": user.name, "domain_id": "default", "enabled": True,
+            "password_expires_at": None, "options": {},
+            "links": {"self": f"{base}/identity/v3/users/{user.id}"}}
+
+
+def _collection(request: web.Request, key: str, items: list[dict[str, Any]]) -> web.Response:
+    """Keystone's list: `name`/`enabled` filters, `links` without paging."""
+    if "name" in request.query:
+        items = [i for i in items if i["name"] == request.query["name"]]
+    base = request.app[CLOUD].base_url
+    return web.json_response({key: items, "links": {
+        "self": f"{base}{request.path_qs}", "previous": None, "next": None}})
+
+
+def _may_list(request: web.Request, user_id: str | None = None) -> None:
+    """Keystone's default policy: admin lists all; a user reads only itself."""
+    record = token(request)
+    if not record.user.admin and (user_id is None or user_id != record.user.id):
+        raise ApiError(403, "You are not authorized to perform the requested action: "
+                            "identity:list_projects.")
+
+
+async def list_projects(request: web.Request, now: float) -> web.Response:
+    _may_list(request)
+    return _collection(request, "projects", [_project_body(request)])
+
+
+async def show_project(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    if request.match_info["project_id"] != cloud.project_id:
+        raise ApiError(404, f"Could not find project: {request.match_info['project_id']}.")
+    return web.json_response({"project": _project_body(request)})
+
+
+async def auth_projects(request: web.Request, now: float) -> web.Response:
+    """The projects the token's user has a role on: the one project, for both users."""
+    return _collection(request, "projects", [_project_body(request)])
+
+
+async def list_users(request: web.Request, now: float) -> web.Response:
+    _may_list(request)
+    users = request.app[CLOUD].users.values()
+    return _collection(request, "users", [_user_body(request, u) for u in users])
+
+
+async def show_user(request: web.Request, now: float) -> web.Response:
+    user_id = request.match_info["user_id"]
+    _may_list(request, user_id)
+    for user in request.app[CLOUD].users.values():
+        if user.id == user_id:
+            return web.json_response({"user": _user_body(request, user)})
+    raise ApiError(404, f"Could not find user: {user_id}.")
+
+
+async def user_projects(request: web.Request, now: float) -> web.Response:
+    _may_list(request, request.match_info["user_id"])
+    return _collection(request, "projects", [_project_body(request)])
 
 
 def catalog(base: str, region: str) -> list[dict[str, Any]]:
@@ -128,4 +229,10 @@ ROUTES = [
     Route("GET", "/v3/", version, authenticated=False),
     Route("POST", "/v3/auth/tokens", issue_token, authenticated=False),
     Route("GET", "/v3/auth/tokens", check_token),
+    Route("GET", "/v3/auth/projects", auth_projects),
+    Route("GET", "/v3/projects", list_projects),
+    Route("GET", "/v3/projects/{project_id}", show_project),
+    Route("GET", "/v3/users", list_users),
+    Route("GET", "/v3/users/{user_id}", show_user),
+    Route("GET", "/v3/users/{user_id}/projects", user_projects),
 ]

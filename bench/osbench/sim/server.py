@@ -18,9 +18,14 @@ Two routes are the simulator's own, not OpenStack's, and neither is counted:
   count any client's API calls at the cloud. It needs no token.
 - `GET /osbench-sim/metrics` answers the modelled control plane's state at the
   request's instant in the Prometheus text format (`osbench.sim.metrics`). It
-  is admin-only, like a real cloud's service metrics: it needs a valid
-  X-Auth-Token issued by the simulator (401 otherwise), and the simulator's
-  only user is its cloud's admin.
+  needs a valid X-Auth-Token issued by the simulator (401 otherwise), of
+  either of its users: osbench's `prometheus` monitor reads it with the
+  member credentials a run uses.
+
+A path no route serves, or a method a path does not take, is answered 404 or
+405 in the shape of the service that owns the path's prefix (Nova's
+`itemNotFound`, Neutron's `NeutronError`, Keystone's `error`, Glance's webob
+page), not aiohttp's plain text, which clients fail to parse.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +44,7 @@ from osbench.sim import metrics
 
 if TYPE_CHECKING:
     from osbench.sim.cloud import SimCloud
+    from osbench.sim.state import Token
 
 #: A route's handler: the request and the modelled instant it is served at.
 Handler = Callable[[web.Request, float], Awaitable[web.StreamResponse]]
@@ -51,18 +58,31 @@ PREFIXES = {
     "image": "/image",
 }
 
+#: nova.api.openstack.wsgi.Fault's names; any other status is a "computeFault".
 _NOVA_KINDS = {
     400: "badRequest",
     401: "unauthorized",
     403: "forbidden",
     404: "itemNotFound",
-    406: "notAcceptable",
-    409: "conflict",
+    405: "badMethod",
+    409: "conflictingRequest",
     413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
 }
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           406: "Not Acceptable", 409: "Conflict", 413: "Request Entity Too Large",
-           500: "Internal Server Error"}
+           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict",
+           413: "Request Entity Too Large", 500: "Internal Server Error"}
+#: What the services say for a path no route serves / a method it does not take.
+_NO_ROUTE = {404: "The resource could not be found.",
+             405: "The method is not allowed for the requested URL."}
+_NEUTRON_KINDS = {404: "HTTPNotFound", 405: "HTTPMethodNotAllowed"}
+#: The token record (osbench.sim.state.Token) of the request being served, once
+#: checked: aiohttp serves each request in its own task, so a context variable
+#: (web.RequestKey needs aiohttp 3.12, pyproject allows 3.9).
+_TOKEN: ContextVar[Token | None] = ContextVar("osbench_sim_token", default=None)
 
 
 class ApiError(Exception):
@@ -89,8 +109,8 @@ class Route:
     authenticated: bool = True
 
 
-def error_response(service: str, exc: ApiError) -> web.Response:
-    """`exc` in the shape the real service uses."""
+def error_response(service: str, exc: ApiError, accept: str = "") -> web.Response:
+    """`exc` in the shape the real service uses (`accept`: the request's Accept)."""
     status, message = exc.status, exc.message
     title = _TITLES.get(status, "Error")
     if status == 401 or service == "identity":
@@ -99,10 +119,32 @@ def error_response(service: str, exc: ApiError) -> web.Response:
         body = {_NOVA_KINDS.get(status, "computeFault"): {"code": status, "message": message}}
     elif service == "network":
         body = {"NeutronError": {"type": exc.kind, "message": message, "detail": ""}}
-    else:  # Glance answers errors with webob's plain-text pages
+    elif "application/json" in accept:  # Glance: webob's error page, JSON when asked
+        body = {"code": f"{status} {title}", "title": title, "message": message}
+    else:  # ... and plain text otherwise
         text = f"{status} {title}\n\n{message}\n\n   "
         return web.Response(status=status, text=text, content_type="text/plain")
     return web.json_response(body, status=status)
+
+
+def token(request: web.Request) -> Token:
+    """The checked token of an authenticated route's request."""
+    record = _TOKEN.get()
+    if record is None:  # an unauthenticated route asked: a bug of the simulator's
+        raise RuntimeError(f"{request.path}: no checked token")
+    return record
+
+
+def is_admin(request: web.Request) -> bool:
+    """Whether the request's token carries the admin role (policy: admin-only fields)."""
+    record = _TOKEN.get()
+    return record is not None and record.user.admin
+
+
+def require_admin(request: web.Request, action: str) -> None:
+    """403 as the services' default policy answers a member for an admin-only API."""
+    if not is_admin(request):
+        raise ApiError(403, f"Policy doesn't allow {action} to be performed.")
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -155,12 +197,13 @@ def _wrap(service: str, route: Route) -> typedefs.Handler:
         try:
             await request.read()  # kept by aiohttp for the handler's json_body
             now = cloud.now()  # the request's one instant: see the module doc
-            token = request.headers.get("X-Auth-Token")
-            if route.authenticated and not cloud.token_valid(token, now):
+            record = cloud.token(request.headers.get("X-Auth-Token"), now)
+            _TOKEN.set(record)
+            if record is None and route.authenticated:
                 raise ApiError(401, "The request you have made requires authentication.")
             return await route.handler(request, now)
         except ApiError as exc:
-            response = error_response(service, exc)
+            response = error_response(service, exc, request.headers.get("Accept", ""))
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = f'Keystone uri="{cloud.auth_url}"'
             return response
@@ -202,9 +245,39 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=text.encode("utf-8"), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
+def _service_of(path: str) -> str:
+    """The service whose prefix `path` is under ("identity" for none of them)."""
+    for service, prefix in PREFIXES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return service
+    return "identity"
+
+
+@web.middleware
+async def _no_route(request: web.Request, handler: typedefs.Handler) -> web.StreamResponse:
+    """404/405 for what no route serves, in the owning service's shape; counted."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        if request.match_info.route.resource is not None:
+            raise  # a handler's own (none raise these), not the router's
+        service = _service_of(request.path)
+        request.app[CLOUD].count_request((service, request.method, NO_ROUTE))
+        response = error_response(service, ApiError(exc.status, _NO_ROUTE[exc.status],
+                                                     _NEUTRON_KINDS[exc.status]),
+                                  request.headers.get("Accept", ""))
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+        return response
+
+
+#: The route template requests served by no route are counted under.
+NO_ROUTE = "(no route)"
+
+
 def build_app(cloud: SimCloud, services: dict[str, list[Route]]) -> web.Application:
     """The aiohttp application serving every service's routes."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[_no_route])
     app[CLOUD] = cloud
     app.router.add_get(REQUEST_COUNTS_PATH, _request_counts)
     app.router.add_get(METRICS_PATH, _metrics)

@@ -6,12 +6,41 @@ shows at modelled time `now` (status, task state, fault, port status).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from osbench.cloudinit import PhoneHome
 from osbench.sim.model import Fault, Timeline
+
+_NAMESPACE = uuid.UUID("5b1e4a4e-0000-4000-8000-05b3e0c1a0d0")
+
+
+def stable_id(name: str) -> str:
+    """A UUID that is the same in every run and for every seed."""
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    password: str
+    roles: tuple[str, ...]
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.roles
+
+
+@dataclass(frozen=True)
+class Token:
+    """An issued token: valid until modelled time `expires`, as it states."""
+
+    user: User
+    expires: float
+    scoped: bool
 
 
 @dataclass(frozen=True)
@@ -135,6 +164,11 @@ class Server:
 def iso(origin: datetime, t: float) -> str:
     """Nova/Neutron timestamp of modelled time `t` (seconds resolution, UTC)."""
     return (origin + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_us(origin: datetime, t: float) -> str:
+    """Keystone's timestamp of modelled time `t` (microseconds, UTC)."""
+    return (origin + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def port_body(port: Port, now: float, origin: datetime, project_id: str) -> dict[str, Any]:

@@ -25,21 +25,38 @@ def add_parser(subparsers: Any) -> None:
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--time-scale", type=float, default=None,
                        help="modelled seconds per real second (default: the profile's)")
-    serve.add_argument("--cloud-name", default="osbench-sim", help="name of the clouds.yaml entry")
+    serve.add_argument("--cloud-name", default="osbench-sim",
+                       help="name of the clouds.yaml entry (the admin's: NAME-admin)")
     actions.add_parser("profiles", help="list the shipped profiles")
     p.set_defaults(func=run)
 
 
 def clouds_yaml(sim: SimCloud, name: str) -> str:
-    """A clouds.yaml document with one entry pointing at `sim`."""
-    return yaml.safe_dump({"clouds": {name: sim.cloud_config()}}, sort_keys=False)
+    """A clouds.yaml document with two entries pointing at `sim`: `name`, its
+    member user, and `name`-admin, its admin user."""
+    return yaml.safe_dump({"clouds": {name: sim.cloud_config(),
+                                      f"{name}-admin": sim.cloud_config(admin=True)}},
+                          sort_keys=False)
+
+
+def admin_environment(sim: SimCloud) -> str:
+    """The admin's credentials as OS_* variables (`rally env create --from-sysenv`).
+    The simulator's own fixed passwords: no secret of any real cloud."""
+    auth = sim.cloud_config(admin=True)["auth"]
+    names = {"OS_AUTH_URL": "auth_url", "OS_USERNAME": "username", "OS_PASSWORD": "password",
+             "OS_PROJECT_NAME": "project_name", "OS_USER_DOMAIN_NAME": "user_domain_name",
+             "OS_PROJECT_DOMAIN_NAME": "project_domain_name"}
+    pairs = [f"{var}={auth[key]}" for var, key in names.items()]
+    return " ".join([*pairs, f"OS_REGION_NAME={sim.region}", "OS_IDENTITY_API_VERSION=3"])
 
 
 async def _serve(sim: SimCloud, name: str) -> None:
     async with sim:
         print(f"# simulated cloud, profile {sim.profile.name!r}, seed {sim.seed}, "
               f"time scale {sim.time_scale:g}x; Ctrl-C stops it")
-        print(f"# save as clouds.yaml and use: openstack --os-cloud {name} server list")
+        print(f"# save as clouds.yaml and use: openstack --os-cloud {name} server list "
+              f"(the admin: --os-cloud {name}-admin)")
+        print(f"# the admin as environment variables: export {admin_environment(sim)}")
         print(f"# requests served so far: GET {sim.base_url}{REQUEST_COUNTS_PATH}")
         print(f"# the modelled control plane (Prometheus text, needs a token): GET "
               f"{sim.metrics_url}; as a monitor: prometheus: [{{name: served-sim, url: "

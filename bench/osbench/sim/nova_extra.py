@@ -1,0 +1,197 @@
+"""Nova v2.1 APIs clients ask for besides servers and flavors: server groups
+(list/show/create/delete), availability zones, and the admin-only
+hypervisors and services.
+
+Server groups only record what clients create (the scheduler model places
+servers without them); `openstack server group list` and Rally's cleanup,
+which lists them after every run, need the API to exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from osbench.sim.nova import FIXED_QUOTAS, microversion, respond
+from osbench.sim.server import (
+    CLOUD,
+    ApiError,
+    Route,
+    bad_request,
+    json_body,
+    query_int,
+    require_admin,
+    token,
+)
+from osbench.sim.state import iso, stable_id
+
+_POLICIES = ("affinity", "anti-affinity")
+_SOFT_POLICIES = ("soft-affinity", "soft-anti-affinity")  # microversion 2.15
+
+
+def _group_body(request: web.Request, group: dict[str, Any]) -> dict[str, Any]:
+    body = {"id": group["id"], "name": group["name"], "members": []}
+    if microversion(request) >= (2, 64):
+        body.update(policy=group["policy"], rules=group["rules"])
+    else:
+        body.update(policies=[group["policy"]], metadata={})
+    if microversion(request) >= (2, 13):
+        body.update(project_id=group["project_id"], user_id=group["user_id"])
+    return body
+
+
+def _parse_group(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+    """Nova's create schema: `policies: [one]` before 2.64, `policy` + `rules` from it."""
+    group = body.get("server_group")
+    if not isinstance(group, dict):
+        raise bad_request("Invalid input for field/attribute server_group.")
+    name = group.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise bad_request(f"Invalid input for field/attribute name. Value: {name!r}.")
+    mv = microversion(request)
+    allowed = _POLICIES + (_SOFT_POLICIES if mv >= (2, 15) else ())
+    rules: dict[str, Any] = {}
+    if mv >= (2, 64):
+        policy, rules = group.get("policy"), group.get("rules", {})
+        if not isinstance(rules, dict):
+            raise bad_request(f"Invalid input for field/attribute rules. Value: {rules!r}.")
+    else:
+        policies = group.get("policies")
+        if not isinstance(policies, list) or len(policies) != 1:
+            raise bad_request(f"Invalid input for field/attribute policies. Value: {policies!r}.")
+        policy = policies[0]
+    if policy not in allowed:
+        raise bad_request(f"Invalid input for field/attribute policy. Value: {policy!r}. "
+                          f"{policy!r} is not one of {list(allowed)}")
+    return {"name": name, "policy": policy, "rules": rules}
+
+
+async def list_groups(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    groups = sorted(cloud.server_groups.values(), key=lambda g: g["seq"])
+    offset = query_int(request, "offset", 0) or 0
+    limit = query_int(request, "limit")
+    page = groups[offset:offset + limit if limit is not None else None]
+    return respond(request, {"server_groups": [_group_body(request, g) for g in page]})
+
+
+def _group(request: web.Request) -> dict[str, Any]:
+    group_id = request.match_info["group_id"]
+    group = request.app[CLOUD].server_groups.get(group_id)
+    if group is None:
+        raise ApiError(404, f"Instance group {group_id} could not be found.")
+    return group
+
+
+async def show_group(request: web.Request, now: float) -> web.Response:
+    return respond(request, {"server_group": _group_body(request, _group(request))})
+
+
+async def create_group(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    group = _parse_group(request, await json_body(request))
+    if len(cloud.server_groups) >= FIXED_QUOTAS["server_groups"]:
+        raise ApiError(403, "Quota exceeded, too many server groups.")
+    cloud.server_group_seq += 1
+    seq = cloud.server_group_seq
+    group.update(id=stable_id(f"server-group/{cloud.seed}/{seq}"), seq=seq,
+                 project_id=cloud.project_id, user_id=token(request).user.id)
+    cloud.server_groups[group["id"]] = group
+    return respond(request, {"server_group": _group_body(request, group)})
+
+
+async def delete_group(request: web.Request, now: float) -> web.Response:
+    del request.app[CLOUD].server_groups[_group(request)["id"]]
+    return web.Response(status=204)
+
+
+def _hosts(request: web.Request) -> list[str]:
+    return [f"compute-{i:02d}" for i in range(request.app[CLOUD].profile.compute.hosts)]
+
+
+async def availability_zones(request: web.Request, now: float) -> web.Response:
+    """The one zone `nova`; its hosts and services with `/detail` (admin only)."""
+    detail = request.path.endswith("/detail")
+    if detail:
+        require_admin(request, "os_compute_api:os-availability-zone:detail")
+    stamp = iso(request.app[CLOUD].wall_origin, now)
+    zones: list[dict[str, Any]] = []
+    if detail:
+        up = {"available": True, "active": True, "updated_at": stamp}
+        zones.append({"zoneName": "internal", "zoneState": {"available": True}, "hosts": {
+            "controller": {"nova-conductor": up, "nova-scheduler": up}}})
+        zones.append({"zoneName": "nova", "zoneState": {"available": True},
+                      "hosts": {h: {"nova-compute": up} for h in _hosts(request)}})
+    else:
+        zones.append({"zoneName": "nova", "zoneState": {"available": True}, "hosts": None})
+    return respond(request, {"availabilityZoneInfo": zones})
+
+
+def _id(request: web.Request, kind: str, index: int) -> str | int:
+    """Hypervisors' and services' ids: UUIDs from 2.53, integers before."""
+    return stable_id(f"{kind}/{index}") if microversion(request) >= (2, 53) else index + 1
+
+
+async def hypervisors(request: web.Request, now: float) -> web.Response:
+    require_admin(request, "os_compute_api:os-hypervisors:list")
+    cloud = request.app[CLOUD]
+    detail = request.path.endswith("/detail")
+    running: dict[str, int] = {}
+    for server in cloud.servers.values():
+        host = server.timeline.host
+        if host is not None and server.state(now).status not in ("DELETED", "ERROR"):
+            running[host] = running.get(host, 0) + 1
+    items = []
+    for index, host in enumerate(_hosts(request)):
+        item: dict[str, Any] = {"id": _id(request, "hypervisor", index),
+                                "hypervisor_hostname": host, "state": "up", "status": "enabled"}
+        if detail:
+            item.update(hypervisor_type="QEMU", hypervisor_version=8002000,
+                        host_ip=f"192.168.0.{10 + index}",
+                        service={"id": _id(request, "service", index + 2), "host": host,
+                                 "disabled_reason": None})
+            if microversion(request) < (2, 88):  # the resource fields went away at 2.88
+                item.update(vcpus=64, memory_mb=262144, local_gb=2000,
+                            vcpus_used=0, memory_mb_used=0, local_gb_used=0,
+                            free_ram_mb=262144, free_disk_gb=2000, current_workload=0,
+                            running_vms=running.get(host, 0), disk_available_least=2000,
+                            cpu_info="{}")
+        items.append(item)
+    return respond(request, {"hypervisors": items})
+
+
+async def services(request: web.Request, now: float) -> web.Response:
+    require_admin(request, "os_compute_api:os-services:list")
+    stamp = iso(request.app[CLOUD].wall_origin, now).rstrip("Z") + ".000000"
+    rows = [("nova-scheduler", "controller", "internal"),
+            ("nova-conductor", "controller", "internal")]
+    rows += [("nova-compute", h, "nova") for h in _hosts(request)]
+    items = []
+    for index, (binary, host, zone) in enumerate(rows):
+        item: dict[str, Any] = {"id": _id(request, "service", index), "binary": binary,
+                                "host": host, "zone": zone, "status": "enabled", "state": "up",
+                                "updated_at": stamp, "disabled_reason": None}
+        if microversion(request) >= (2, 11):
+            item["forced_down"] = False
+        items.append(item)
+    for key in ("binary", "host"):
+        if key in request.query:
+            items = [i for i in items if i[key] == request.query[key]]
+    return respond(request, {"services": items})
+
+
+def routes() -> list[Route]:
+    """The routes of this module."""
+    return [
+        Route("GET", "/v2.1/os-server-groups", list_groups),
+        Route("POST", "/v2.1/os-server-groups", create_group),
+        Route("GET", "/v2.1/os-server-groups/{group_id}", show_group),
+        Route("DELETE", "/v2.1/os-server-groups/{group_id}", delete_group),
+        Route("GET", "/v2.1/os-availability-zone", availability_zones),
+        Route("GET", "/v2.1/os-availability-zone/detail", availability_zones),
+        Route("GET", "/v2.1/os-hypervisors", hypervisors),
+        Route("GET", "/v2.1/os-hypervisors/detail", hypervisors),
+        Route("GET", "/v2.1/os-services", services),
+    ]
+
