@@ -77,6 +77,8 @@ class RequestRecord:
     #: HTTP status, or 0 when no reply came (connection failure, timeout).
     status: int
     request_id: str | None
+    #: The reply's HTTP `Date` header: the cloud's clock (`osbench.cloudclock`).
+    date: str | None = None
 
 
 def operation(method: str, url: str) -> str:
@@ -216,7 +218,7 @@ class CloudClient:
             latency_s=self.clock.monotonic() - sent,
             status=response.status_code if response is not None else 0,
             request_id=headers.get("x-openstack-request-id") or headers.get(
-                "x-compute-request-id"))
+                "x-compute-request-id"), date=headers.get("Date"))
         for observer in list(self.observers):
             observer(record)
 

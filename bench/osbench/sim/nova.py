@@ -245,7 +245,10 @@ async def update_quotas(request: web.Request, now: float) -> web.Response:
 
 def routes() -> list[Route]:
     """Nova routes other than servers."""
+    from osbench.sim import nova_actions  # it imports this module
+
     return [
+        *nova_actions.routes(),
         Route("GET", "/", versions, authenticated=False),
         Route("GET", "/v2.1", version, authenticated=False),
         Route("GET", "/v2.1/", version, authenticated=False),

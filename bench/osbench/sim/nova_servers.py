@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from yarl import URL
 
 from osbench.sim.nova import microversion, respond
-from osbench.sim.server import CLOUD, ApiError, Route, bad_request, json_body, query_int
+from osbench.sim.nova_actions import stamp
+from osbench.sim.paging import next_href
+from osbench.sim.server import CLOUD, ApiError, Route, bad_request, is_admin, json_body, query_int
 from osbench.sim.state import CreateSpec, Server, iso
 
 #: Nova's osapi_max_limit: one page never holds more servers than this.
@@ -156,8 +158,20 @@ def _links(request: web.Request, server: Server) -> list[dict[str, str]]:
             {"rel": "bookmark", "href": f"{base}/compute/servers/{server.id}"}]
 
 
-def server_body(request: web.Request, server: Server, now: float) -> dict[str, Any]:
-    """The detailed JSON of one server at modelled time `now`."""
+def host_id(project_id: str, host: str | None) -> str:
+    """Nova's hostId (nova.utils.generate_hostid): the host as one project sees it,
+    stable across restarts and different per project; "" before scheduling."""
+    if not host:
+        return ""
+    return hashlib.sha224((project_id + host).encode("utf-8")).hexdigest()
+
+
+def server_body(request: web.Request, server: Server, now: float,
+                show: bool = False) -> dict[str, Any]:
+    """The detailed JSON of one server at modelled time `now`, as Nova's default
+    policy shows it to the request's role (the OS-EXT-SRV-ATTR fields and
+    host_status to admin only); `show`: the GET of one server, which alone
+    carries `server_groups` (2.71)."""
     cloud = request.app[CLOUD]
     mv = microversion(request)
     state = server.state(now)
@@ -173,39 +187,62 @@ def server_body(request: web.Request, server: Server, now: float) -> dict[str, A
     body: dict[str, Any] = {
         "id": server.id, "name": server.name, "status": state.status,
         "tenant_id": cloud.project_id, "user_id": cloud.user_id,
-        "metadata": server.metadata, "hostId": "" if tl.host is None else f"{hash(tl.host):x}",
+        "metadata": server.metadata,
         "image": {"id": server.image_id, "links": []},
         "created": iso(origin, tl.visible_at), "updated": iso(origin, state.updated_at),
         "addresses": addresses, "accessIPv4": "", "accessIPv6": "",
         "links": _links(request, server), "OS-DCF:diskConfig": "MANUAL", "progress": 0,
         "OS-EXT-AZ:availability_zone": "nova", "config_drive": "",
         "key_name": server.key_name,
-        "OS-SRV-USG:launched_at": (iso(origin, tl.active_at).rstrip("Z") + ".000000"
+        # The model's instant of ACTIVE, to the microsecond, as Nova's compute host
+        # stamps it (a MySQL/MariaDB-backed Nova keeps whole seconds: ".000000").
+        "OS-SRV-USG:launched_at": (stamp(origin, tl.active_at)
                                    if tl.active_at is not None and tl.active_at <= now else None),
         "OS-SRV-USG:terminated_at": None,
         "security_groups": [{"name": g} for g in server.security_groups],
         "OS-EXT-STS:task_state": state.task_state, "OS-EXT-STS:vm_state": state.vm_state,
         "OS-EXT-STS:power_state": state.power_state,
         "os-extended-volumes:volumes_attached": [],
-        "OS-EXT-SRV-ATTR:host": tl.host if tl.scheduled_at and tl.scheduled_at <= now else None,
-        "OS-EXT-SRV-ATTR:instance_name": f"instance-{server.seq:08x}",
     }
+    host = tl.host if tl.scheduled_at is not None and tl.scheduled_at <= now else None
+    body["hostId"] = host_id(cloud.project_id, host)
+    admin = is_admin(request)
+    if admin:
+        body.update({"OS-EXT-SRV-ATTR:host": host,
+                     "OS-EXT-SRV-ATTR:hypervisor_hostname": host,
+                     "OS-EXT-SRV-ATTR:instance_name": f"instance-{server.seq:08x}"})
     if mv >= (2, 47):
         body["flavor"] = {"vcpus": flavor.vcpus, "ram": flavor.ram_mb, "disk": flavor.disk_gb,
                           "ephemeral": 0, "swap": 0, "original_name": flavor.name,
                           "extra_specs": {}}
     else:
         body["flavor"] = {"id": flavor.id, "links": []}
-    if mv >= (2, 3):
+    if mv >= (2, 3) and admin:
+        user_data = server.user_data
         body.update({"OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
                      "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
-                     "OS-EXT-SRV-ATTR:hostname": cloud.hostname(server)})
+                     "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                     "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                     "OS-EXT-SRV-ATTR:user_data": None if user_data is None else
+                     base64.b64encode(user_data.encode("utf-8")).decode("ascii")})
+    if mv >= (2, 3) and (admin or mv >= (2, 90)):  # 2.90: the hostname for everyone
+        body["OS-EXT-SRV-ATTR:hostname"] = cloud.hostname(server)
     if mv >= (2, 9):
         body["locked"] = False
+    if mv >= (2, 16) and admin:
+        body["host_status"] = "UP" if host else ""
     if mv >= (2, 19):
         body["description"] = None
     if mv >= (2, 26):
         body["tags"] = server.tags
+    if mv >= (2, 63):
+        body["trusted_image_certificates"] = None
+    if mv >= (2, 71) and show:
+        body["server_groups"] = []
+    if mv >= (2, 73):
+        body["locked_reason"] = None
+    if mv >= (2, 96):
+        body["pinned_availability_zone"] = None
     if state.fault is not None:
         body["fault"] = {"message": state.fault.message, "code": state.fault.code,
                          "details": state.fault.details,
@@ -280,10 +317,7 @@ def _page(request: web.Request, servers: list[Server]) -> tuple[list[Server], li
     page = servers[:limit]
     links = []
     if page and len(page) == limit:
-        query = dict(request.query)
-        query.update(limit=str(limit), marker=page[-1].id)
-        url = request.app[CLOUD].base_url + request.path
-        links.append({"rel": "next", "href": str(URL(url).with_query(query))})
+        links.append({"rel": "next", "href": next_href(request, page[-1].id, limit)})
     return page, links
 
 
@@ -309,7 +343,8 @@ def _server(request: web.Request, now: float) -> Server:
 
 
 async def show_server(request: web.Request, now: float) -> web.Response:
-    return respond(request, {"server": server_body(request, _server(request, now), now)})
+    return respond(request, {"server": server_body(request, _server(request, now), now,
+                                                   show=True)})
 
 
 async def delete_server(request: web.Request, now: float) -> web.Response:

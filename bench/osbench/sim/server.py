@@ -30,12 +30,14 @@ page), not aiohttp's plain text, which clients fail to parse.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import typedefs, web
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
 
 #: A route's handler: the request and the modelled instant it is served at.
 Handler = Callable[[web.Request, float], Awaitable[web.StreamResponse]]
+#: That instant, for its reply's Date header (a context variable: a string key on
+#: the request warns from aiohttp 3.12, and web.RequestKey needs 3.12).
+_INSTANT: ContextVar[float | None] = ContextVar("osbench_sim_instant", default=None)
 CLOUD: web.AppKey[SimCloud] = web.AppKey("cloud")
 
 #: URL prefix of each service's root (catalog endpoints are built from these).
@@ -197,6 +202,7 @@ def _wrap(service: str, route: Route) -> typedefs.Handler:
         try:
             await request.read()  # kept by aiohttp for the handler's json_body
             now = cloud.now()  # the request's one instant: see the module doc
+            _INSTANT.set(now)
             record = cloud.token(request.headers.get("X-Auth-Token"), now)
             _TOKEN.set(record)
             if record is None and route.authenticated:
@@ -275,10 +281,26 @@ async def _no_route(request: web.Request, handler: typedefs.Handler) -> web.Stre
 NO_ROUTE = "(no route)"
 
 
+async def _modelled_date(request: web.Request, response: web.StreamResponse) -> None:
+    """Every reply's `Date` in the clock the simulator serves (modelled wall time,
+    running at its time scale), like its timestamps: a client that estimates the
+    cloud's clock from Date headers (osbench.cloudclock) meets one clock. A
+    service route's reply is dated at the request's one instant (between its
+    arrival and its reply, as a real server's stamp is)."""
+    cloud = request.app[CLOUD]
+    now = _INSTANT.get()
+    _INSTANT.set(None)  # a keep-alive connection serves its next request in this context
+    if now is None:  # the simulator's own routes and unrouted paths
+        now = cloud.now()
+    response.headers["Date"] = email.utils.format_datetime(
+        cloud.wall_origin + timedelta(seconds=now), usegmt=True)
+
+
 def build_app(cloud: SimCloud, services: dict[str, list[Route]]) -> web.Application:
     """The aiohttp application serving every service's routes."""
     app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[_no_route])
     app[CLOUD] = cloud
+    app.on_response_prepare.append(_modelled_date)
     app.router.add_get(REQUEST_COUNTS_PATH, _request_counts)
     app.router.add_get(METRICS_PATH, _metrics)
     for service, routes in services.items():
