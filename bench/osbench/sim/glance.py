@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from osbench.sim.paging import next_href
 from osbench.sim.server import CLOUD, ApiError, Route, query_int
 from osbench.sim.state import Image
 
@@ -63,7 +64,7 @@ async def list_images(request: web.Request, now: float) -> web.Response:
     body: dict[str, Any] = {"images": images[:limit], "schema": "/v2/schemas/images",
                             "first": "/v2/images"}
     if len(images) > limit:
-        body["next"] = f"/v2/images?marker={images[limit - 1]['id']}&limit={limit}"
+        body["next"] = next_href(request, images[limit - 1]["id"], limit, "/v2/images")
     return web.json_response(body)
 
 

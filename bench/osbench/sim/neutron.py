@@ -1,6 +1,7 @@
 """Neutron v2.0 subset: networks, subnets, ports (filters `device_id`,
 `network_id`, `status`, DOWN -> BUILD -> ACTIVE as the DHCP agent works),
-port deletion, security groups and quotas.
+port deletion, security groups and quotas. Lists page with `limit`/`marker`
+(next links keep every filter, repeats included) and honour `fields=`.
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from yarl import URL
 
+from osbench.sim.paging import next_href, select_fields
 from osbench.sim.server import CLOUD, ApiError, Route, query_int
 from osbench.sim.state import Network, Port, iso, port_body
 
@@ -69,11 +70,10 @@ def _paged(request: web.Request, items: list[dict[str, Any]], key: str) -> web.R
     if marker is not None:
         ids = [i["id"] for i in items]
         items = items[ids.index(marker) + 1:] if marker in ids else []
-    body: dict[str, Any] = {key: items[:limit] if limit else items}
+    body: dict[str, Any] = {key: select_fields(request, items[:limit] if limit else items)}
     if limit and len(items) > limit:
-        url = URL(request.app[CLOUD].base_url + request.path)
-        query = dict(request.query, marker=items[limit - 1]["id"])
-        body[f"{key}_links"] = [{"rel": "next", "href": str(url.with_query(query))}]
+        href = next_href(request, items[limit - 1]["id"], limit)
+        body[f"{key}_links"] = [{"rel": "next", "href": href}]
     return web.json_response(body)
 
 
@@ -88,7 +88,7 @@ async def show_network(request: web.Request, now: float) -> web.Response:
     if request.match_info["network_id"] != net.id:
         raise ApiError(404, f"Network {request.match_info['network_id']} could not be found.",
                        "NetworkNotFound")
-    return web.json_response({"network": _network_body(request, net)})
+    return web.json_response({"network": select_fields(request, [_network_body(request, net)])[0]})
 
 
 async def list_subnets(request: web.Request, now: float) -> web.Response:
@@ -102,7 +102,7 @@ async def show_subnet(request: web.Request, now: float) -> web.Response:
     if request.match_info["subnet_id"] != net.subnet_id:
         raise ApiError(404, f"Subnet {request.match_info['subnet_id']} could not be found.",
                        "SubnetNotFound")
-    return web.json_response({"subnet": _subnet_body(request, net)})
+    return web.json_response({"subnet": select_fields(request, [_subnet_body(request, net)])[0]})
 
 
 def _ports(request: web.Request, now: float) -> list[Port]:
@@ -129,7 +129,7 @@ def _port(request: web.Request, now: float) -> Port:
 async def show_port(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
     body = port_body(_port(request, now), now, cloud.wall_origin, cloud.project_id)
-    return web.json_response({"port": body})
+    return web.json_response({"port": select_fields(request, [body])[0]})
 
 
 async def delete_port(request: web.Request, now: float) -> web.Response:
@@ -143,7 +143,7 @@ async def list_security_groups(request: web.Request, now: float) -> web.Response
              "tenant_id": cloud.project_id, "project_id": cloud.project_id,
              "security_group_rules": [], "stateful": True, "tags": []}
     items = [g for g in [group] if _matches(g, request, ("id", "name"))]
-    return web.json_response({"security_groups": items})
+    return _paged(request, items, "security_groups")
 
 
 async def show_quota(request: web.Request, now: float) -> web.Response:
