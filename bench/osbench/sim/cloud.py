@@ -238,9 +238,10 @@ class SimCloud:
         }
 
     # -- request accounting ----------------------------------------------------
-    def count_request(self, key: tuple[str, str, str]) -> None:
+    def count_request(self, key: tuple[str, str, str], now: float | None = None) -> None:
+        """Count a request served at modelled time `now` (read here if not given)."""
         self._counts[key] += 1
-        self.request_rate.count(key[0], self.now())
+        self.request_rate.count(key[0], self.now() if now is None else now)
 
     def request_counts(self) -> Counter[tuple[str, str, str]]:
         """Requests served, by (service, method, route template)."""

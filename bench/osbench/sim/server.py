@@ -198,10 +198,10 @@ def _wrap(service: str, route: Route) -> typedefs.Handler:
 
     async def serve(request: web.Request) -> web.StreamResponse:
         cloud = request.app[CLOUD]
-        cloud.count_request(key)
         try:
             await request.read()  # kept by aiohttp for the handler's json_body
             now = cloud.now()  # the request's one instant: see the module doc
+            cloud.count_request(key, now)  # counted at it: no second clock reading
             _INSTANT.set(now)
             record = cloud.token(request.headers.get("X-Auth-Token"), now)
             _TOKEN.set(record)
