@@ -22,7 +22,7 @@ points: `osbench.results` readers treat the missing summary as incomplete.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -59,6 +59,22 @@ class Plan(Protocol):
         """For the manifest: the cases up front, or the search and its bound."""
         ...
 
+    def checks_before(self, case: Case) -> Case | None:
+        """The case whose preflight must pass before `case` runs (a search's max,
+        before its first point: quotas), or None."""
+        ...
+
+    def checks_failed(self, error: str) -> None:
+        """The preflight `checks_before` asked for failed: skip what it guarded."""
+        ...
+
+    def met(self, outcomes: Sequence[CaseOutcome]) -> bool:
+        """Whether the run passed, from the outcomes of all its cases."""
+        ...
+
+    #: Each ended search's `search_summary` row (none for a fixed plan).
+    summaries: list[dict[str, Any]]
+
 
 @dataclass
 class FixedPlan:
@@ -66,6 +82,7 @@ class FixedPlan:
 
     cases: list[Case]
     _next: int = 0
+    summaries: list[dict[str, Any]] = field(default_factory=list)
 
     def next_case(self, now: float) -> Case | None:
         if self._next >= len(self.cases):
@@ -85,6 +102,16 @@ class FixedPlan:
     def describe(self) -> dict[str, Any]:
         return {"cases": [{"case_id": c.case_id, "sweep": dict(c.sweep_values),
                            "repeat": c.repeat} for c in self.cases]}
+
+    def checks_before(self, case: Case) -> Case | None:
+        return None  # each kind's own checks run inside its case
+
+    def checks_failed(self, error: str) -> None:
+        raise AssertionError("a fixed plan asks for no checks before its cases")
+
+    def met(self, outcomes: Sequence[CaseOutcome]) -> bool:
+        """Every case completed within its SLA."""
+        return all(o.status == "completed" and o.sla_passed for o in outcomes)
 
 
 @dataclass
@@ -165,12 +192,12 @@ class SearchPlan:
             self._current += 1
         return None
 
-    def first_of_search(self, case: Case) -> bool:
-        """Whether `case` is its search's first (checks at max come before it)."""
+    def checks_before(self, case: Case) -> Case | None:
+        """Before a search's first point: the search at its max (quotas for max)."""
         search = self._searches[self._current]
-        return search.cases == 0 and search.points == 1
+        return self.max_case(case) if search.cases == 0 and search.points == 1 else None
 
-    def fail_search(self, error: str) -> None:
+    def checks_failed(self, error: str) -> None:
         """The current search cannot start (e.g. quotas too small for max)."""
         search = self._searches[self._current]
         search.status, search.error, search.point = "error", error, None
@@ -256,8 +283,9 @@ class SearchPlan:
         self.summaries.append(row)
         self._record("search_summary", row)
 
-    def met(self) -> bool:
-        """Every search ended by itself (or at its budget) with capacity >= require."""
+    def met(self, outcomes: Sequence[CaseOutcome] = ()) -> bool:
+        """Every search ended by itself (or at its budget) with capacity >= require:
+        failing points are what a search looks for, so `outcomes` do not decide."""
         require = self.spec.require
         return bool(self.summaries) and all(
             s["status"] in ("done", "budget") and (

@@ -261,14 +261,8 @@ class Runner:
             await self._run_cases()
             if self._stopping.is_set():
                 status = "interrupted"
-            elif isinstance(self.plan, plans.SearchPlan):
-                # Failing points are what a search looks for: it fails on an error,
-                # or when its capacity is below `require`.
-                status = "completed" if self.plan.met() else "failed"
-            elif all(o.status == "completed" and o.sla_passed for o in self._outcomes):
-                status = "completed"
             else:
-                status = "failed"
+                status = "completed" if self.plan.met(self._outcomes) else "failed"
         except asyncio.CancelledError:
             if not self._stopping.is_set():
                 raise
@@ -294,13 +288,12 @@ class Runner:
                 cleanup_problems=self._cleanup_problems,
                 summary={o.case_id: {"status": o.status, "sla_passed": o.sla_passed,
                                      "error": o.error} for o in self._outcomes},
-                **({"search": list(self.plan.summaries)}
-                   if isinstance(self.plan, plans.SearchPlan) else {}),
+                **({"search": list(self.plan.summaries)} if self.plan.summaries else {}),
             )
         return RunResult(run_id=self.journal.run_id, path=self.journal.path,
                          status=self.journal.manifest["status"], cases=list(self._outcomes),
                          cleanup_problems=list(self._cleanup_problems),
-                         searches=list(getattr(self.plan, "summaries", [])))
+                         searches=list(self.plan.summaries))
 
     async def _run_cases(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -328,12 +321,11 @@ class Runner:
                                  {"cases_from": case.case_id, **target.describe()}],
                         clock="modelled" if target.clock.modelled else "real",
                     )
-                if isinstance(self.plan, plans.SearchPlan) and self.plan.first_of_search(case):
+                if (checked := self.plan.checks_before(case)) is not None:
                     try:  # e.g. quotas for the search's max, before its first point
-                        await self.kind.preflight(self.plan.max_case(case), target,
-                                                  self.options.kind_options)
+                        await self.kind.preflight(checked, target, self.options.kind_options)
                     except OsbenchError as exc:
-                        self.plan.fail_search(f"{type(exc).__name__}: {exc}")
+                        self.plan.checks_failed(f"{type(exc).__name__}: {exc}")
                         self.progress.message(f"search {case.case_id}: {exc}")
                         continue
                 outcome = await self._run_case(case, target)
