@@ -406,8 +406,8 @@ class Runner:
                 if self.abandoned():
                     ctx.record("events", {"event": "cleanup_abandoned", "detail": label})
                     continue
-                task = asyncio.ensure_future(asyncio.wait_for(
-                    action(), timeout=self.options.cleanup_timeout_s))
+                task = asyncio.ensure_future(
+                    _bounded(action, self.options.cleanup_timeout_s))
                 self._cleanup_task = task
                 try:
                     await asyncio.shield(task)
@@ -441,6 +441,14 @@ class Runner:
         })
         for row in _sla_rows(case, outcome.verdicts):
             self.journal.record("sla", row)
+
+
+async def _bounded(action: Callable[[], Awaitable[object]], timeout_s: float) -> None:
+    """`action` within `timeout_s` (TimeoutError after). asyncio.timeout, not wait_for:
+    on Python 3.11 wait_for can drop a cancel that arrives as the action finishes, and
+    a second Ctrl-C must abandon the cleanup it cancels."""
+    async with asyncio.timeout(timeout_s):
+        await action()
 
 
 def _sla_rows(case: Case, verdicts: list[Verdict]) -> list[dict[str, Any]]:
