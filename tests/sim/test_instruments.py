@@ -3,30 +3,14 @@ requests per modelled second, and each server's true times, over HTTP."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
 
-from osbench.clock import ScaledClock
 from osbench.sim import SimCloud
 from osbench.sim.instruments import MAX_SECONDS, REQUEST_RATE_PATH, TRUTH_PATH, RequestRate
 from tests.sim.conftest import password_auth
-
-
-class HandClock(ScaledClock):
-    """Modelled time the test sets."""
-
-    def __init__(self) -> None:
-        super().__init__(time_scale=1.0)
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += max(0.0, seconds)
-        await asyncio.sleep(0)
+from tests.sim.test_metrics import HandClock
 
 
 async def _get(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
