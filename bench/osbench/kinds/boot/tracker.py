@@ -6,22 +6,29 @@ listing per network, whether the case has 10 instances or 1000. No
 per-server GET anywhere.
 
 Times are seconds on the target's clock (modelled seconds on the simulated
-cloud), measured from the instance's own create request. ACTIVE and port
-times have the resolution of `poll_interval_s`; phone-home times are taken by
-the registration server when the request arrives.
+cloud), measured from the instance's own create request. ACTIVE, port ACTIVE
+and ERROR times are the cloud's own timestamps (`launched_at`, the port's
+`updated_at`, the failing instance action event, once per failed instance at
+the end), mapped onto the case's clock with the offset between the cloud's
+clock and ours estimated from the replies' Date headers (`cloud_times`,
+`osbench.cloudclock`); where a stamp is missing or contradicts the polls, the
+poll that first saw the transition (late by up to `poll_interval_s`). Each
+instance row says which source each time came from. Phone-home times are
+taken by the registration server when the request arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from osbench.cloudclient import CloudClient, isoformat_z
+from osbench.cloudclient import CloudClient, RequestRecord, isoformat_z
+from osbench.cloudclock import OffsetEstimator
 from osbench.errors import CloudError, CloudOutcomeUnknown
 from osbench.kinds import CaseContext
-from osbench.kinds.boot import console_log
+from osbench.kinds.boot import cloud_times, console_log
 from osbench.kinds.boot.cleanup import owned
 from osbench.kinds.boot.phonehome import RegistrationServer
 
@@ -58,6 +65,12 @@ class Instance:
     fault_code: int | None = None
     console_class: str | None = None
     create_failed: bool = False
+    #: ACTIVE, port ACTIVE, ERROR as the polls saw them, with the cloud's stamps.
+    active_seen: cloud_times.Sighting | None = None
+    port_seen: cloud_times.Sighting | None = None
+    error_seen: cloud_times.Sighting | None = None
+    #: Where the final times came from (set at the end of the case).
+    resolved: dict[str, cloud_times.Resolved] | None = None
 
     def since_sent(self, t: float | None) -> float | None:
         return None if t is None else t - self.sent_s
@@ -119,6 +132,18 @@ class Tracker:
         self.t0 = ctx.t0
         self._newest_update: datetime | None = None
         self._cycle = 0
+        #: When the previous server listing, and each network's port listing, was
+        #: sent: a transition first seen in the next one happened after it.
+        self._listed_at: float | None = None
+        self._ports_listed_at: dict[str, float] = {}
+        #: The cloud's clock against ours, from every reply of the case; its
+        #: `cloud_clock` row once the case ends.
+        self.offsets = OffsetEstimator()
+        self.clock_row: dict[str, Any] | None = None
+
+    def _on_reply(self, record: RequestRecord) -> None:
+        if record.status:
+            self.offsets.add(record.sent, record.sent + record.latency_s, record.date)
 
     def now_s(self) -> float:
         return self.ctx.clock.monotonic() - self.t0
@@ -208,6 +233,7 @@ class Tracker:
     async def run(self) -> None:
         """Create, then poll until all settled or the phone-home deadline passed."""
         creator = asyncio.create_task(self._create_all())
+        self.client.observers.append(self._on_reply)
         try:
             while True:
                 if creator.done():
@@ -220,6 +246,7 @@ class Tracker:
                         break
                 await self.ctx.clock.sleep(self.params.poll_interval_s)
         finally:
+            self.client.observers.remove(self._on_reply)
             if not creator.done():
                 creator.cancel()
                 await asyncio.gather(creator, return_exceptions=True)
@@ -229,21 +256,27 @@ class Tracker:
         before = self.client.requests_made
         since = (isoformat_z(self._newest_update - CHANGES_SINCE_OVERLAP)
                  if self._newest_update else None)
+        sent = self.now_s()
         servers = await self.client.list_servers(name_regex=f"^{self.prefix}-",
                                                  changes_since=since)
         now = self.now_s()
         for server in servers:
-            self._observe(server, now)
+            self._observe(server, now, self._listed_at)
+        self._listed_at = sent
         ports_seen = 0
         for network_id in self.network_ids:
+            sent = self.now_s()
             ports = await self.client.list_ports(network_id=network_id)
             ports_seen += len(ports)
             now = self.now_s()
+            after = self._ports_listed_at.get(network_id)
+            self._ports_listed_at[network_id] = sent
             for port in ports:
                 inst = self.by_id.get(str(port.get("device_id")))
                 if inst is not None and port.get("status") == "ACTIVE" and (
                         inst.port_active_s is None):
                     inst.port_active_s = now
+                    inst.port_seen = self._sighting(inst, now, after, port, "updated_at")
                     self._event(inst, "port_active", now)
         self._match_arrivals()
         self.ctx.record("polls", {
@@ -253,7 +286,17 @@ class Tracker:
         })
         self._show_progress()
 
-    def _observe(self, server: dict[str, Any], now: float) -> None:
+    @staticmethod
+    def _sighting(inst: Instance, now: float, after: float | None, body: dict[str, Any],
+                  key: str | None, source: str | None = None) -> cloud_times.Sighting:
+        """A transition first seen at `now`: after the previous listing (`after`) and
+        the create, with the cloud's stamp `key` of `body`."""
+        return cloud_times.Sighting(
+            seen_s=now, after_s=inst.sent_s if after is None else max(after, inst.sent_s),
+            stamp=cloud_times.stamp_of(body, key) if key else None,
+            stamp_source=source or key)
+
+    def _observe(self, server: dict[str, Any], now: float, after: float | None) -> None:
         inst = self.instances.get(str(server.get("name")))
         if inst is None or not owned(server, self.ctx.run_id):
             return
@@ -273,9 +316,12 @@ class Tracker:
             self._event(inst, "build", now)
         elif status == "ACTIVE" and inst.active_s is None:
             inst.active_s = now
+            inst.active_seen = self._sighting(inst, now, after, server, "OS-SRV-USG:launched_at",
+                                              "launched_at")
             self._event(inst, "active", now)
         elif status == "ERROR" and inst.error_s is None:
             inst.error_s = now
+            inst.error_seen = self._sighting(inst, now, after, server, "updated")
             fault = server.get("fault") or {}
             inst.fault_message = fault.get("message")
             inst.fault_code = fault.get("code")
@@ -283,6 +329,7 @@ class Tracker:
         elif status in ("DELETED", "SOFT_DELETED") and inst.error_s is None:
             inst.status = "ERROR"
             inst.error_s = now
+            inst.error_seen = self._sighting(inst, now, after, server, None)
             inst.fault_message = f"server was {status.lower()} during the run"
             self._event(inst, "error", now)
 
@@ -295,10 +342,11 @@ class Tracker:
                 inst.address_family = arrival.address_family
                 self._event(inst, "phone_home", inst.phone_home_s)
 
-    def _event(self, inst: Instance, event: str, t: float) -> None:
+    def _event(self, inst: Instance, event: str, t: float,
+               source: str = cloud_times.POLL) -> None:
         self.ctx.record("timeline", {"instance_id": inst.id, "name": inst.name,
                                      "batch": inst.batch, "event": event,
-                                     "t_s": inst.since_sent(t)})
+                                     "t_s": inst.since_sent(t), "source": source})
 
     def _show_progress(self) -> None:
         values = self.instances.values()
@@ -311,9 +359,60 @@ class Tracker:
         )
 
     # -- the end -----------------------------------------------------------
+    async def _cloud_times(self) -> None:
+        """Each sighting's time from the cloud's stamp where it holds (see cloud_times):
+        first the failed instances' instance actions, then the offset, then the times.
+        Journals one `cloud_clock` row and a timeline row per time a stamp moved."""
+        failed = [i.id for i in self.instances.values() if i.id is not None
+                  and i.error_seen is not None and i.error_seen.stamp_source == "updated"]
+        self.client.observers.append(self._on_reply)
+        try:
+            found = await cloud_times.failed_events(self.client, failed, CONSOLE_CONCURRENCY)
+        finally:
+            self.client.observers.remove(self._on_reply)
+        for server_id, event in found.items():
+            seen = self.by_id[server_id].error_seen
+            assert seen is not None
+            if isinstance(event, str):
+                self.ctx.record("instance_actions", {"instance_id": server_id, "error": event})
+                continue
+            seen.stamp, seen.stamp_source, seen.event = (event.finished, "instance_action",
+                                                         event.event)
+        offset = self.offsets.estimate()
+        counts: dict[str, dict[str, int]] = {}
+        for inst in self.instances.values():
+            inst.resolved = {}
+            for what, event, seen in (("active", "active", inst.active_seen),
+                                      ("port_active", "port_active", inst.port_seen),
+                                      ("error", "error", inst.error_seen)):
+                if seen is None:
+                    continue
+                resolved = cloud_times.resolve(seen, offset, self.t0)
+                inst.resolved[what] = resolved
+                tally = counts.setdefault(f"{what}_sources", {})
+                tally[resolved.source] = tally.get(resolved.source, 0) + 1
+                if resolved.source != cloud_times.POLL:
+                    self._event(inst, event, resolved.t_s, resolved.source)
+                setattr(inst, {"active": "active_s", "port_active": "port_active_s",
+                               "error": "error_s"}[what], resolved.t_s)
+        # Our wall clock against the run's clock, read together once, so the offset
+        # reads as "the cloud's clock minus ours".
+        mono, wall = self.ctx.clock.monotonic(), self.ctx.clock.now().timestamp()
+        row: dict[str, Any] = {
+            "samples": self.offsets.samples, "unreadable": self.offsets.unreadable,
+            "dropped": self.offsets.dropped, "clock_origin_s": self.t0,
+            **counts}
+        if offset is not None:
+            row |= {"offset_s": offset.offset_s - (wall - mono),
+                    "uncertainty_s": offset.uncertainty_s, "agreeing": offset.agreeing,
+                    "cloud_time_at_origin": isoformat_us(offset.offset_s + self.t0)}
+        self.clock_row = row
+        self.ctx.record("cloud_clock", row)
+
     async def finish(self) -> None:
         """Classify silent instances from their console logs; record one row each."""
         self._match_arrivals()
+        await self._cloud_times()
         silent = [i for i in self.instances.values()
                   if outcome(i, self.params.active_timeout_s) == "no_phone_home"]
         gate = asyncio.Semaphore(CONSOLE_CONCURRENCY)
@@ -341,7 +440,28 @@ class Tracker:
                 "time_to_build_s": inst.since_sent(inst.build_s),
                 "time_to_active_s": inst.since_sent(inst.active_s),
                 "time_to_port_active_s": inst.since_sent(inst.port_active_s),
+                "time_to_error_s": inst.since_sent(inst.error_s),
                 "time_to_phone_home_s": inst.since_sent(inst.phone_home_s),
+                **_sources(inst),
                 "fault": inst.fault_message, "fault_code": inst.fault_code,
                 "console_class": inst.console_class, "address_family": inst.address_family,
             })
+
+
+def _sources(inst: Instance) -> dict[str, Any]:
+    """Per transition: where its time came from, how far the truth can be from it, and
+    the poll's own time (kept for comparison); the failed event's name for ERROR."""
+    out: dict[str, Any] = {}
+    for what, seen in (("active", inst.active_seen), ("port_active", inst.port_seen),
+                       ("error", inst.error_seen)):
+        resolved = (inst.resolved or {}).get(what)
+        out[f"{what}_source"] = resolved.source if resolved else None
+        out[f"{what}_uncertainty_s"] = resolved.uncertainty_s if resolved else None
+        out[f"time_to_{what}_poll_s"] = inst.since_sent(seen.seen_s) if seen else None
+    out["error_event"] = inst.error_seen.event if inst.error_seen else None
+    return out
+
+
+def isoformat_us(posix_s: float) -> str:
+    """`2026-11-30T21:00:00.123456Z` of POSIX seconds."""
+    return datetime.fromtimestamp(posix_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
