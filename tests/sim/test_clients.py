@@ -1,0 +1,190 @@
+"""The real `openstack` CLI (python-openstackclient) against `osbench sim serve`.
+
+One served simulator, three CLI processes: each runs several commands in the
+CLI's interactive shell (commands on stdin), since spawning `openstack` costs
+~1 s of CPU each. The workflow of issue 18: image/flavor/network list,
+`server create --min 100 --max 100 --user-data`, list, show, `server event
+list`, `console log show`, `port list`, `quota show`, delete; and the listings
+that were 404s (server groups, availability zones, projects).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openstack
+import pytest
+import yaml
+
+from tests.sim.conftest import SDK_INTERNAL_WARNINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENSTACK = Path(sys.executable).parent / "openstack"
+#: Modelled seconds per real second: 100 servers of `healthy` are ACTIVE in ~2 s.
+TIME_SCALE = 60
+COUNT = 100
+#: Bounds on real time, so a broken simulator fails the test instead of hanging it.
+START_S, CLI_S, ACTIVE_S = 30, 120, 120
+
+pytestmark = [
+    pytest.mark.skipif(not OPENSTACK.exists(), reason="python-openstackclient not installed "
+                       "(pip install -e '.[test]')"),
+    *SDK_INTERNAL_WARNINGS,
+]
+
+
+@dataclass
+class Served:
+    """`osbench sim serve` in its own process, and its clouds.yaml."""
+
+    proc: subprocess.Popen[str]
+    clouds: Path
+    entries: dict[str, Any]
+
+    def env(self, cloud: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        return {**env, "OS_CLIENT_CONFIG_FILE": str(self.clouds), "OS_CLOUD": cloud}
+
+    def connect(self, cloud: str) -> Any:
+        return openstack.connect(load_yaml_config=False, load_envvars=False,
+                                 **self.entries[cloud])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osbench", "sim", "serve", "--time-scale", str(TIME_SCALE),
+         "--cloud-name", "sim"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + START_S
+        for line in proc.stdout:  # the entry ends with an empty line (print's own)
+            if not line.strip() and any(x.startswith("clouds:") for x in lines):
+                break
+            lines.append(line)
+            assert time.monotonic() < deadline, "sim serve printed no clouds.yaml"
+        text = "".join(x for x in lines if not x.startswith("#"))
+        clouds = tmp_path_factory.mktemp("clients") / "clouds.yaml"
+        clouds.write_text(text)
+        yield Served(proc, clouds, yaml.safe_load(text)["clouds"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert "Traceback" not in err, err
+
+
+def osc(served: Served, commands: list[str], cloud: str = "sim",
+        docs: int | None = None) -> tuple[list[Any], str]:
+    """Run `commands` in one `openstack` interactive shell; its JSON outputs in
+    order (the first `docs` of them, when the output ends with plain text) and
+    whatever text follows them. Any message on stderr fails the test."""
+    run = subprocess.run([str(OPENSTACK)], input="\n".join(commands) + "\n",
+                         capture_output=True, text=True, env=served.env(cloud),
+                         timeout=CLI_S, check=False)
+    # The shell exits 1 at the end of its input whatever its commands did (cliff
+    # 4.x); a failed command prints only its message on stderr (e.g. "No Server
+    # found for x"), so any stderr at all fails the test.
+    assert run.returncode in (0, 1) and not run.stderr.strip(), (run.returncode, run.stderr)
+    decoder = json.JSONDecoder()
+    out, at, found = run.stdout, 0, []
+    while docs is None or len(found) < docs:
+        rest = out[at:].lstrip()
+        if not rest:
+            break
+        doc, used = decoder.raw_decode(rest)
+        found.append(doc)
+        at = len(out) - len(rest) + used
+    return found, out[at:]
+
+
+def wait_active(served: Served, ids: set[str]) -> None:
+    conn = served.connect("sim")
+    try:
+        deadline = time.monotonic() + ACTIVE_S
+        while True:
+            status = {s.id: s.status for s in conn.compute.servers() if s.id in ids}
+            if len(status) == len(ids) and set(status.values()) == {"ACTIVE"}:
+                return
+            assert time.monotonic() < deadline, sorted(status.values())
+            time.sleep(0.5)
+    finally:
+        conn.close()
+
+
+def test_openstack_cli_workflow(served: Served, tmp_path: Path) -> None:
+    user_data = tmp_path / "user-data"
+    user_data.write_text("#cloud-config\nruncmd: [true]\n")
+    (images, flavors, networks, created), _ = osc(served, [
+        "image list -f json", "flavor list -f json", "network list -f json",
+        "server create --image cirros-sim --flavor c1.small --network demo-network "
+        f"--min {COUNT} --max {COUNT} --user-data {user_data} cli -f json",
+    ])
+    assert [i["Name"] for i in images] == ["cirros-sim"]
+    assert "c1.small" in {f["Name"] for f in flavors}
+    assert [n["Name"] for n in networks] == ["demo-network"]
+    first = created["id"]
+
+    admin = served.connect("sim-admin")
+    try:
+        ids = {s.id for s in admin.compute.servers() if s.name.startswith("cli-")}
+        assert len(ids) == COUNT and first in ids
+        wait_active(served, ids)
+        host = admin.compute.get_server(first).compute_host
+        project_id = admin.current_project_id
+        assert host and project_id
+    finally:
+        admin.close()
+
+    # Deleting in the same shell: the console text comes between the JSON listings
+    # before it and the two (empty) listings after the delete.
+    (listed, shown, events, ports, quotas, groups, zones, projects), rest = osc(served, [
+        "server list -f json", f"server show {first} -f json",
+        f"server event list {first} -f json", f"port list --device-id {first} -f json",
+        "quota show -f json", "server group list -f json", "availability zone list -f json",
+        "project list -f json", f"console log show {first}",
+        "server delete " + " ".join(sorted(ids)), "server list -f json", "port list -f json",
+    ], docs=8)
+    assert len(listed) == COUNT and {s["ID"] for s in listed} == ids
+    assert {s["Status"] for s in listed} == {"ACTIVE"}
+    # The Image column: filled from Glance's `id=in:` listing (blank when Glance ignored it).
+    assert {s["Image"] for s in listed} == {"cirros-sim"}
+    assert shown["name"] == "cli-1" and shown["status"] == "ACTIVE"
+    # Nova's hostId: sha224 of project id + host (was Python's hash(), per process).
+    assert shown["hostId"] == hashlib.sha224((project_id + host).encode()).hexdigest()
+    assert shown["OS-EXT-SRV-ATTR:host"] is None  # admin-only: the member sees none
+    assert "pinned_availability_zone" in shown  # 2.96, the newest microversion served
+    assert [e["Action"] for e in events] == ["create"]
+    address = shown["addresses"]["demo-network"][0]
+    assert [(p["Status"], p["Fixed IP Addresses"][0]["ip_address"]) for p in ports] == [
+        ("ACTIVE", address)]
+    limits = {q["Resource"]: q["Limit"] for q in quotas}
+    assert limits["instances"] >= COUNT and limits["ports"] >= COUNT
+    assert groups == [] and [z["Zone Name"] for z in zones] == ["nova"]
+    assert [p["Name"] for p in projects] == ["osbench"]
+    console, _, after = rest.rstrip().rpartition("\n[]\n[]")
+    assert after == "", rest[-300:]  # no server and no port left after the delete
+    assert "cli-1 login:" in console, console[-500:]
+
+
+def test_admin_cli_lists_hypervisors_services_zones_and_users(served: Served) -> None:
+    (hypervisors, services, zones, users), _ = osc(served, [
+        "hypervisor list -f json", "compute service list -f json",
+        "availability zone list --long -f json", "user list -f json"], cloud="sim-admin")
+    assert len(hypervisors) == 40 and {h["State"] for h in hypervisors} == {"up"}
+    assert {s["Binary"] for s in services} == {"nova-compute", "nova-conductor",
+                                               "nova-scheduler"}
+    assert {z["Zone Name"] for z in zones} == {"nova", "internal"}
+    assert {u["Name"] for u in users} == {"osbench", "admin"}
