@@ -392,8 +392,13 @@ class CloudTarget:
         self.defaults = defaults or {}
         #: The SimCloud when simulated (tests and benchmarks read its counters).
         self.sim = sim
+        #: The cloud's clock against ours, per case that measured it (case id -> the
+        #: boot tracker's `cloud_clock` row): in the manifest's target entry.
+        self.cloud_clock: dict[str, dict[str, Any]] = {}
 
     def describe(self) -> dict[str, Any]:
+        if self.cloud_clock:
+            return {**self._description, "cloud_clock": dict(self.cloud_clock)}
         return dict(self._description)
 
 

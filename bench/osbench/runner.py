@@ -330,6 +330,7 @@ class Runner:
                         continue
                 outcome = await self._run_case(case, target)
                 self._outcomes.append(outcome)
+                self._describe_again(target)
                 wait = self.plan.record(case, outcome, _WALL.monotonic())
                 if wait > 0 and not self._stopping.is_set():
                     pause = asyncio.ensure_future(target.clock.sleep(wait))
@@ -343,6 +344,14 @@ class Runner:
                         self._interruptible = None
             if self._stopping.is_set():
                 self.plan.stop("interrupted")
+
+    def _describe_again(self, target: targets.Target) -> None:
+        """The manifest's entry of `target` as it describes itself now: a case can
+        teach it something (a cloud's clock against ours, osbench.cloudclock)."""
+        entries = self.journal.manifest["targets"]
+        described = {**entries[-1], **target.describe()}
+        if described != entries[-1]:
+            self.journal.update_manifest(targets=[*entries[:-1], described])
 
     async def _run_case(self, case: Case, target: targets.Target) -> CaseOutcome:
         ctx = _Context(self, case, target, case_seed(self.options.seed, case))

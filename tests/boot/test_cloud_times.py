@@ -83,6 +83,9 @@ async def test_active_times_within_a_second_of_the_truth(
     assert clock["samples"] >= 10 and clock["agreeing"] == clock["samples"]
     assert abs(clock["offset_s"]) <= clock["uncertainty_s"] + 1e-3
     assert clock["uncertainty_s"] < 0.5
+    (entry,) = run.manifest["targets"]
+    assert entry["cloud_clock"] == {clock["case"]: {k: v for k, v in clock.items()
+                                                    if k != "case"}}
 
     active = _truth(run, sim, "active", "active_at")
     assert len(active) == 30 and (active["source"] == "launched_at").all()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from osbench.cloudclient import CloudClient, RequestRecord, isoformat_z
+from osbench.cloudclient import CloudClient, CloudTarget, RequestRecord, isoformat_z
 from osbench.cloudclock import OffsetEstimator
 from osbench.errors import CloudError, CloudOutcomeUnknown
 from osbench.kinds import CaseContext
@@ -408,6 +408,8 @@ class Tracker:
                     "cloud_time_at_origin": isoformat_us(offset.offset_s + self.t0)}
         self.clock_row = row
         self.ctx.record("cloud_clock", row)
+        if isinstance(self.ctx.target, CloudTarget):  # and in the manifest's target entry
+            self.ctx.target.cloud_clock[self.ctx.case.case_id] = row
 
     async def finish(self) -> None:
         """Classify silent instances from their console logs; record one row each."""
