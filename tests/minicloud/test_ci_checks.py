@@ -228,6 +228,28 @@ def test_capacity_search_on_the_real_nova() -> None:
     assert f"capacity {int(row['capacity'])}" in report.read_text()
 
 
+@live
+def test_active_times_are_novas_launched_at_on_our_clock() -> None:
+    """Issue 18: every instance's ACTIVE time is Nova's `launched_at` (whole seconds
+    on minicloud's MariaDB: `...T21:00:00.000000`, no zone), mapped with the offset
+    of the cloud's clock read from the APIs' Date headers, and the manifest says
+    that offset. minicloud's services share this machine's clock: offset ~0."""
+    run = _boot()
+    instances = run.tables["instances"]
+    sources = instances["active_source"].value_counts().to_dict()
+    assert sources == {"launched_at": len(instances)}, sources
+    (clock,) = run.tables["cloud_clock"].to_dict("records")
+    (target,) = run.manifest["targets"]
+    entry = target["cloud_clock"][clock["case"]]
+    assert entry["samples"] >= 10 and entry["agreeing"] >= 0.9 * entry["samples"], entry
+    assert entry["uncertainty_s"] < 0.5, entry
+    assert abs(entry["offset_s"]) <= entry["uncertainty_s"] + 0.05, entry
+    # A whole-second stamp spans 1.5 s (truncated or rounded); the poll that saw it
+    # ACTIVE bounds it from above.
+    assert (instances["active_uncertainty_s"] <= 0.75 + entry["uncertainty_s"] + 1e-6).all()
+    assert (instances["time_to_active_s"] <= instances["time_to_active_poll_s"] + 1e-6).all()
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)

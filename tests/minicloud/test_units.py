@@ -165,6 +165,15 @@ def test_every_listener_is_loopback_only() -> None:
     assert "NODE_IP_ADDRESS=127.0.0.1" in rabbit and "ERL_EPMD_ADDRESS=127.0.0.1" in rabbit
 
 
+def test_every_api_dates_its_replies() -> None:
+    """uwsgi's http-socket sends no Date header; the cloud's clock is read from it
+    (issue 18; checked by hand with Debian 12's uwsgi 2.0.21: `Date: <now> GMT`)."""
+    inis = [_ini(text)["uwsgi"] for path, text in config.render(SECRETS).items()
+            if path.name == "minicloud-uwsgi.ini"]
+    assert len(inis) == 5
+    assert all(u["route-run"] == "addheader:Date: ${httptime[]}" for u in inis)
+
+
 def test_the_trial_runs_pitfalls_are_configured() -> None:
     files = config.render(SECRETS)
     neutron = _ini(files[Path("/etc/neutron/neutron.conf")])

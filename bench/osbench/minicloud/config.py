@@ -2,8 +2,9 @@
 
 Choices that a 2-core machine forced (issue 9's trial run):
 - uwsgi APIs get `http-socket = 127.0.0.1:PORT` (Debian's init scripts bind
-  every interface), one or two processes, and `Connection: close` (pooled
-  sockets were reset by the loaded APIs);
+  every interface), one or two processes, `Connection: close` (pooled
+  sockets were reset by the loaded APIs) and a `Date` header (uwsgi's
+  http-socket sends none; osbench reads the cloud's clock from it);
 - neutron-api runs with `threads = 1` (with 4 threads one request hung and its
   instance stayed in BUILD);
 - Zed marks the Linux bridge driver experimental: `[experimental] linuxbridge`
@@ -112,6 +113,10 @@ def uwsgi_ini(name: str, *, port: int, wsgi_file: str, user: str, log: str, proc
         "threads": threads,
         "listen": 100,
         "add-header": "Connection: close",
+        # uwsgi's http-socket sends no Date header (the web server in front of a
+        # real cloud's APIs does); osbench reads the cloud's clock from it
+        # (osbench.cloudclock). Stamped when the request is routed, before the app.
+        "route-run": "addheader:Date: ${httptime[]}",
         "name": name,
         "uid": user,
         "gid": user,
