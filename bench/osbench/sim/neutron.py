@@ -1,7 +1,8 @@
 """Neutron v2.0 subset: networks, subnets, ports (filters `device_id`,
 `network_id`, `status`, DOWN -> BUILD -> ACTIVE as the DHCP agent works),
-port deletion, security groups and quotas. Lists page with `limit`/`marker`
-(next links keep every filter, repeats included) and honour `fields=`.
+port deletion and quotas (security groups and rules: `neutron_secgroups`).
+Lists page with `limit`/`marker` (next links keep every filter, repeats
+included) and honour `fields=`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from osbench.sim import neutron_secgroups
 from osbench.sim.paging import next_href, select_fields
 from osbench.sim.server import CLOUD, ApiError, Route, query_int
 from osbench.sim.state import Network, Port, iso, port_body
@@ -113,7 +115,9 @@ def _ports(request: web.Request, now: float) -> list[Port]:
 
 async def list_ports(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    items = [port_body(p, now, cloud.wall_origin, cloud.project_id) for p in _ports(request, now)]
+    items = [neutron_secgroups.port_groups(cloud, port_body(p, now, cloud.wall_origin,
+                                                            cloud.project_id))
+             for p in _ports(request, now)]
     keys = ("id", "device_id", "network_id", "status", "mac_address", "device_owner", "name")
     return _paged(request, [i for i in items if _matches(i, request, keys)], "ports")
 
@@ -128,22 +132,14 @@ def _port(request: web.Request, now: float) -> Port:
 
 async def show_port(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    body = port_body(_port(request, now), now, cloud.wall_origin, cloud.project_id)
+    body = neutron_secgroups.port_groups(cloud, port_body(_port(request, now), now,
+                                                          cloud.wall_origin, cloud.project_id))
     return web.json_response({"port": select_fields(request, [body])[0]})
 
 
 async def delete_port(request: web.Request, now: float) -> web.Response:
     _port(request, now).deleted_at = now
     return web.Response(status=204)
-
-
-async def list_security_groups(request: web.Request, now: float) -> web.Response:
-    cloud = request.app[CLOUD]
-    group = {"id": cloud.security_group_id, "name": "default", "description": "Default",
-             "tenant_id": cloud.project_id, "project_id": cloud.project_id,
-             "security_group_rules": [], "stateful": True, "tags": []}
-    items = [g for g in [group] if _matches(g, request, ("id", "name"))]
-    return _paged(request, items, "security_groups")
 
 
 async def show_quota(request: web.Request, now: float) -> web.Response:
@@ -177,7 +173,7 @@ ROUTES = [
     Route("GET", "/v2.0/ports", list_ports),
     Route("GET", "/v2.0/ports/{port_id}", show_port),
     Route("DELETE", "/v2.0/ports/{port_id}", delete_port),
-    Route("GET", "/v2.0/security-groups", list_security_groups),
+    *neutron_secgroups.ROUTES,
     Route("GET", "/v2.0/quotas/{project_id}", show_quota),
     Route("GET", "/v2.0/quotas/{project_id}/details.json", show_quota_details),
     Route("GET", "/v2.0/quotas/{project_id}/details", show_quota_details),
