@@ -27,8 +27,12 @@ SPEC = KindSpec(
     sample_table="instances",
     sample_columns={
         "time_to_build_s": "create request to first seen in BUILD",
-        "time_to_active_s": "create request to first seen ACTIVE (poll resolution)",
-        "time_to_port_active_s": "create request to its port first seen ACTIVE",
+        "time_to_active_s": "create request to ACTIVE: Nova's launched_at on our clock "
+                            "(else the poll that first saw it: active_source says)",
+        "time_to_port_active_s": "create request to its port ACTIVE: the port's updated_at "
+                                 "(else first seen: port_active_source)",
+        "time_to_error_s": "create request to ERROR: the failed instance action event "
+                           "(else the server's updated, or first seen: error_source)",
         "time_to_phone_home_s": "create request to the phone-home arriving",
     },
     metrics={
