@@ -289,6 +289,8 @@ async def test_server_groups(api: Both, version: str, create: dict[str, Any],
     assert {k: group[k] for k in shape} == shape and group["members"] == []
     _, listed, _ = await api.get("/compute/v2.1/os-server-groups", version=version)
     assert [g["id"] for g in listed["server_groups"]] == [group["id"]]
+    _, quota, _ = await api.get(f"/compute/v2.1/os-quota-sets/{api.sim.project_id}/detail")
+    assert quota["quota_set"]["server_groups"]["in_use"] == 1
     async with api.http.delete(f"{url}/{group['id']}", headers=headers) as resp:
         assert resp.status == 204
     _, listed, _ = await api.get("/compute/v2.1/os-server-groups", version=version)

@@ -267,7 +267,8 @@ class SimCloud:
         """Quota usage: every server not deleted, built or not."""
         live = [s for s in self.servers.values() if s.deleted_at is None]
         return {"instances": len(live), "cores": sum(s.flavor.vcpus for s in live),
-                "ram": sum(s.flavor.ram_mb for s in live)}
+                "ram": sum(s.flavor.ram_mb for s in live),
+                "server_groups": len(self.server_groups)}
 
     def _ports_in_use(self) -> int:
         return sum(1 for p in self.ports.values()

@@ -179,7 +179,7 @@ async def limits(request: web.Request, now: float) -> web.Response:
         "maxTotalCores": quotas["cores"], "totalCoresUsed": used["cores"],
         "maxTotalRAMSize": quotas["ram"], "totalRAMUsed": used["ram"],
         "maxServerMeta": 128, "maxTotalKeypairs": 100, "maxServerGroups": 10,
-        "maxServerGroupMembers": 10, "totalServerGroupsUsed": 0,
+        "maxServerGroupMembers": 10, "totalServerGroupsUsed": used["server_groups"],
     }
     if microversion(request) < (2, 57):
         absolute.update({"maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240})
