@@ -163,7 +163,7 @@ def _bracket_text(bracket: Bracket, high: int | None) -> str:
 def judge_capacities(found: Sequence[Found]) -> Judgement:
     """Each configuration's ended searches against its field bracket (one clause per
     configuration, one per run outside it), and the order small pets < big pets <
-    rootwrap daemon in every run that searched all three."""
+    rootwrap daemon for every seed that searched all three."""
     agrees, differs, other = [], [], []
     for label, group in by_label(found).items():
         for f in group:
@@ -197,6 +197,7 @@ def judge_capacities(found: Sequence[Found]) -> Judgement:
                           f"({bracket.said})")
     ordered = ("small-pets", "big-pets", "rootwrap-daemon")
     held: list[dict[str, float]] = []
+    held_seeds: list[str] = []
     for seed in sorted({str(f.seed) for f in found}):
         mine = {str(f.profile): float(f.capacity) for f in found
                 if str(f.seed) == seed and f.ended and f.profile in ordered
@@ -206,12 +207,15 @@ def judge_capacities(found: Sequence[Found]) -> Judgement:
         values = [mine[p] for p in ordered]
         if values[0] < values[1] < values[2]:
             held.append(mine)
+            held_seeds.append(seed)
         else:
             differs.append(f"the fixes do not go further in turn (seed {seed}): " + ", ".join(
                 f"{p} {v:g}" for p, v in zip(ordered, values, strict=True)))
     if held:
-        runs = f"each of the {len(held)} runs" if len(held) > 1 else "the run"
-        agrees.append(f"each fix goes further, in {runs} that searched all three: " + " < ".join(
+        # By seed: one seed's searches may come from several runs (a sweep split up).
+        seeds = (f"each of the {len(held)} seeds that searched all three" if len(held) > 1
+                 else f"seed {held_seeds[0]}")
+        agrees.append(f"each fix goes further, for {seeds}: " + " < ".join(
                           f"{p} {_span([m[p] for m in held])}" for p in ordered))
     return Judgement(tuple(agrees), tuple(differs), tuple(other))
 
