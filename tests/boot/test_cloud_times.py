@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,20 +23,27 @@ import pytest
 
 import osbench.cloudclient
 from osbench import results, targets
-from osbench.cloudclock import Offset, OffsetEstimator, on_our_clock, parse_cloud_time
+from osbench.cloudclock import (
+    CloudTime,
+    Offset,
+    OffsetEstimator,
+    on_our_clock,
+    parse_cloud_time,
+)
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, parse_scenario
 from osbench.scenario.source import load_text
-from tests.boot.conftest import boot_yaml
+from tests.boot.conftest import CLOUD_NAME, SimThread, boot_yaml
 
 POLL_S = 5.0
 #: Real seconds pass this many times slower than modelled ones: the harness's
 #: request round trips, which bound the offset, are modelled seconds too.
-TIME_SCALE = 60
+TIME_SCALE = 30
 
 
 async def _boot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, seed: int, profile: str,
-                count: int, sla: str = "phone_home_ok_pct == 100") -> tuple[results.Run, Any]:
+                count: int, sla: str = "phone_home_ok_pct == 100",
+                time_scale: float = TIME_SCALE) -> tuple[results.Run, Any]:
     """Run a boot on the embedded simulated cloud; the run and the SimCloud it used."""
     opened: list[Any] = []
     real = osbench.cloudclient.open_cloud
@@ -51,7 +59,7 @@ async def _boot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, seed: int, p
     scenario = parse_scenario(load_text(boot_yaml(count, poll=f"{POLL_S:g}s", sla=sla,
                                                   name=name), f"{name}.yaml"))
     options = RunOptions(results_dir=tmp_path / "results", seed=seed,
-                         target=TargetSpec(sim_profile=profile, time_scale=TIME_SCALE))
+                         target=TargetSpec(sim_profile=profile, time_scale=time_scale))
     result = await Runner(scenario, options).run()
     assert result.status == "completed", result
     (target,) = opened
@@ -110,12 +118,46 @@ async def test_active_times_within_a_second_of_the_truth(
     assert (firsts == "launched_at").all()
 
 
+async def test_a_served_simulator_at_60x_is_a_clock_at_another_rate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`osbench sim serve` at time scale 60 with `--cloud`: the run's clock is real,
+    the cloud's runs 60 times faster. The fitted line maps launched_at back within
+    1 modelled second of the truth, where a 500 ms poll is up to 30 s late."""
+    scale = 60.0
+    scenario = parse_scenario(load_text(boot_yaml(30, poll="500ms", name="served"),
+                                        "served.yaml"))
+    with SimThread(time_scale=scale) as served:
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE",
+                           str(served.write_clouds_yaml(tmp_path / "clouds.yaml")))
+        result = await Runner(scenario, RunOptions(
+            results_dir=tmp_path / "results", target=TargetSpec(cloud=CLOUD_NAME))).run()
+        # The simulator's modelled zero on our (real) clock: two readings, here only.
+        zero = time.perf_counter() - served.sim.clock.monotonic() / scale
+        timelines = {s.id: s.timeline for s in served.sim.servers.values()}
+    assert result.status == "completed"
+    run = results.load(result.path)
+    (clock,) = run.table("cloud_clock").to_dict("records")
+    assert clock["rate"] == pytest.approx(scale, rel=0.01)
+    sent = run.table("creates").set_index("batch")["sent_s"]
+    errors, late = [], []
+    for row in run.table("instances").to_dict("records"):
+        assert row["active_source"] == "launched_at"
+        truth = zero + timelines[row["instance_id"]].active_at / scale
+        start = clock["clock_origin_s"] + sent[row["batch"]]
+        errors.append(abs(start + row["time_to_active_s"] - truth) * scale)
+        late.append((start + row["time_to_active_poll_s"] - truth) * scale)
+    print(f"\nserved at 60x: ACTIVE |reported - truth| max {max(errors):.3f} modelled s; "
+          f"poll - truth {min(late):.2f}..{max(late):.2f}")
+    assert max(errors) <= 1.0
+    assert max(late) > 5.0
+
+
 async def test_error_times_from_the_failed_instance_action(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small pets at 100: the conductor's RPC timeouts go ERROR; each failed instance's
     ERROR time is its failed event's finish, looked up once at the end (two requests)."""
     run, sim = await _boot(tmp_path, monkeypatch, seed=0, profile="small-pets", count=100,
-                           sla="requested == 100")
+                           sla="requested == 100", time_scale=60)
     instances = run.table("instances")
     failed = instances[instances["outcome"] == "error"]
     assert len(failed) >= 1
@@ -189,13 +231,28 @@ def test_offset_estimate_ignores_a_stray_reply_and_refuses_two_clocks() -> None:
             date = email.utils.format_datetime(moved, usegmt=True)
         split.add(sent, received, date)
     assert split.estimate() is None
-    # A cloud clock running at another rate (a simulator served at time scale 20
-    # against a run on the real clock) keeps no offset either.
-    drift = OffsetEstimator()
-    for sent, received, date in _replies(true, 30, seed=3, rate=20.0):
-        drift.add(sent, received, date)
-    assert drift.estimate() is None
     assert OffsetEstimator().estimate() is None
+
+
+@pytest.mark.parametrize(("rate", "fitted"), [(20.0, True), (1.0 + 1e-4, False)])
+def test_a_clock_at_another_rate_is_fitted_as_a_line(rate: float, fitted: bool) -> None:
+    """A simulator served at time scale 20 against a run on the real clock: no one
+    offset holds, one line does. A real clock drifting 100 ppm (over the replies'
+    ~3 min) stays within one offset's bounds."""
+    true = 1_780_000_000.5
+    replies = _replies(true, 60, seed=4, rate=rate)
+    est = OffsetEstimator()
+    for sent, received, date in replies:
+        est.add(sent, received, date)
+    line = est.estimate()
+    assert line is not None and line.agreeing == 60
+    assert line.rate == (pytest.approx(rate, rel=1e-3) if fitted else 1.0)
+    # Cloud instants map back onto our clock within the bounds stated, across the span.
+    for ours in (replies[0][0], replies[30][0], replies[-1][1]):
+        cloud = true + rate * ours
+        mapped = on_our_clock(CloudTime(cloud, cloud), line)
+        assert mapped is not None and abs(mapped.value_s - ours) <= mapped.uncertainty_s
+        assert mapped.uncertainty_s < 0.2
 
 
 def test_cloud_stamps_and_their_mapping() -> None:

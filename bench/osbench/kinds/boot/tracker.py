@@ -402,10 +402,11 @@ class Tracker:
             "samples": self.offsets.samples, "unreadable": self.offsets.unreadable,
             "dropped": self.offsets.dropped, "clock_origin_s": self.t0,
             **counts}
-        if offset is not None:
-            row |= {"offset_s": offset.offset_s - (wall - mono),
+        if offset is not None:  # at the case's origin (a rate other than 1 moves it)
+            row |= {"offset_s": offset.at(self.t0) - (wall - mono), "rate": offset.rate,
                     "uncertainty_s": offset.uncertainty_s, "agreeing": offset.agreeing,
-                    "cloud_time_at_origin": isoformat_us(offset.offset_s + self.t0)}
+                    "cloud_time_at_origin": isoformat_us(
+                        offset.offset_s + offset.rate * self.t0)}
         self.clock_row = row
         self.ctx.record("cloud_clock", row)
         if isinstance(self.ctx.target, CloudTarget):  # and in the manifest's target entry
