@@ -1,0 +1,48 @@
+"""Kind `audit`: before and after an upgrade, version drift across hosts and
+instances whose security groups are not enforced (field notes: the firewall
+incident, issue 20).
+
+The package: `params` (schema), `run` (a case), `versions` (the one command per
+host and its output), `drift` (majority per role), `scope` (instances, ports,
+groups and rules from the API), `rules` (what the rules open to the vantage),
+`probe` (the bounded TCP/UDP probe engine), `report`.
+
+The target is a cloud (the simulated one by default, a clouds.yaml entry with
+--cloud): the firewall check reads it; the versions check reaches its hosts
+through its own inventory (default: the local lab's).
+"""
+
+from __future__ import annotations
+
+from osbench.kinds.audit.params import AuditParams
+from osbench.kinds.base import KindSpec, MetricSpec
+
+SPEC = KindSpec(
+    name="audit",
+    description="version drift across hosts; security groups enforced on running instances",
+    params_type=AuditParams,
+    target="cloud",
+    sample_table="probes",
+    sample_columns={"latency_ms": "one probe's time to its answer (or timeout), ms"},
+    metrics={
+        "drifted_packages": "packages whose version differs from their role's majority on "
+                            "some host",
+        "drifted_configs": "config files whose sha256 differs from their role's majority",
+        "drifted_kernels": "roles whose hosts do not all run the same kernel",
+        "drifted_hosts": "hosts with any package, kernel or config off their role's majority",
+        "hosts_unanswered": "hosts whose audit command failed or timed out",
+        "instances_in_scope": "instances the firewall check read from the API",
+        "exposed_instances": "instances where a port their rules close was reached",
+        "exposed_ports": "probes that reached a port the rules close (open or refused)",
+        "unreachable_open_ports": "TCP probes to a port the rules open that got no answer",
+        "hypervisors_affected": "hypervisors hosting an exposed instance or an unreachable "
+                                "open port",
+        "probes_sent": "probes made (not cut by the time budget)",
+        "probes_inconclusive": "probes that say nothing (no route, error, UDP silence, "
+                               "budget)",
+    },
+    implementation="osbench.kinds.audit.run:AuditKind",
+    compare=(MetricSpec("probes_ok", "probes", "rate", "finding", lower_is_better=False,
+                        default_threshold_pct=0.0, success="ok"),),
+    report="osbench.kinds.audit.report:sections",
+)

@@ -1,0 +1,126 @@
+"""The versions check over real SSH into the local lab: one version difference
+planted on one host (its own dpkg status file, in its sshd's mount namespace) is
+found with host, package and both versions; every other host reports the same
+version; after the plant is removed, no drift. And a host that does not answer
+is recorded while the others are still compared.
+
+Needs root (the lab); run under `flock /tmp/osbench-ns.lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from osbench import lab, results
+from osbench.kinds.audit.report import verdict
+from osbench.lab import LabConfig, planting
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import parse_scenario
+from osbench.scenario.source import load_text
+from tests.support.lab import needs_root, running_lab
+
+pytestmark = needs_root
+
+PACKAGE = "openssh-server"  # the lab's own sshd: installed wherever the lab runs
+PLANTED = "1:0.1-planted"
+
+
+@pytest.fixture(scope="module")
+def audit_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabConfig]:
+    with running_lab(LabConfig(targets=3, ports_per_target=1, prefix="osba-", mgmt_net=207,
+                               state_dir=tmp_path_factory.mktemp("lab"))) as config:
+        yield config
+
+
+def installed(package: str) -> str:
+    return subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def audit(inventory: Path, results_dir: Path) -> results.Run:
+    text = f"""\
+name: lab-drift
+kind: audit
+params:
+  checks: [versions]
+  versions:
+    inventory: {inventory}
+    roles: {{targets: [target1, target2, target3], others: [client, netnode]}}
+    packages: ["{PACKAGE}", "iproute2", "python3-oslo*"]
+    config_files: [/etc/hostname, /nonexistent/audit.conf]
+    timeout_s: 20
+sla: [drifted_packages == 0]
+"""
+    scenario = parse_scenario(load_text(text, "lab-drift.yaml"))
+    result = asyncio.run(Runner(scenario, RunOptions(results_dir=results_dir)).run())
+    assert [c.error for c in result.cases] == [None]
+    return results.load(result.path)
+
+
+def test_planted_version_is_found_on_its_host_only(audit_lab: LabConfig,
+                                                   tmp_path: Path) -> None:
+    real = installed(PACKAGE)
+    inventory = lab.inventory_path(audit_lab.state_dir)
+    status = planting.DPKG_STATUS.read_text()
+    asyncio.run(planting.plant_dpkg_status(
+        audit_lab, "target2", planting.with_version(status, PACKAGE, PLANTED)))
+    try:
+        run = audit(inventory, tmp_path / "planted")
+    finally:
+        asyncio.run(planting.unplant(audit_lab, "target2"))
+    drift = run.table("drift")
+    assert drift[["role", "item_type", "item", "majority", "majority_hosts", "host",
+                  "value"]].to_dict("records") == [
+        {"role": "targets", "item_type": "package", "item": PACKAGE, "majority": real,
+         "majority_hosts": 2, "host": "target2", "value": PLANTED}]
+    seen = run.table("versions").query("item == @PACKAGE").set_index("host")["value"]
+    assert seen.to_dict() == {"client": real, "netnode": real, "target1": real,
+                              "target2": PLANTED, "target3": real}
+    missing = run.table("versions").query("item == '/nonexistent/audit.conf'")
+    assert set(missing["value"]) == {"(missing)"} and len(missing) == 5
+    hosts = run.table("version_hosts")
+    assert hosts["answered"].all() and len(hosts) == 5
+    cases = run.table("cases")
+    assert cases["metric.drifted_packages"].tolist() == [1.0]
+    assert cases["metric.drifted_hosts"].tolist() == [1.0]
+    assert cases["metric.drifted_configs"].tolist() == [0.0]
+    assert run.table("sla")["passed"].tolist() == [False]
+    assert verdict(run) == ("version drift on 1 host(s): 1 package(s), 0 config(s), "
+                            "0 kernel role(s)")
+    # The plant is gone: every host agrees again.
+    again = audit(inventory, tmp_path / "clean")
+    assert again.table("drift").empty
+    assert again.table("sla")["passed"].tolist() == [True]
+
+
+def test_a_host_that_does_not_answer_is_recorded(audit_lab: LabConfig, tmp_path: Path) -> None:
+    inventory = lab.inventory_path(audit_lab.state_dir)
+    text = inventory.read_text().replace("hosts:\n", (
+        "hosts:\n  gone:\n    address: 127.0.0.1\n    port: 1\n    user: root\n"
+        f"    key_file: {audit_lab.user_key_file}\n"), 1)
+    broken = tmp_path / "inventory.yaml"
+    broken.write_text(text)
+    scenario = parse_scenario(load_text(f"""\
+name: lab-gone
+kind: audit
+params:
+  checks: [versions]
+  versions:
+    inventory: {broken}
+    roles: {{targets: [target1, gone, target3]}}
+    packages: ["{PACKAGE}"]
+""", "lab-gone.yaml"))
+    result = asyncio.run(Runner(scenario, RunOptions(results_dir=tmp_path / "r")).run())
+    run = results.load(result.path)
+    hosts = run.table("version_hosts").set_index("host")
+    assert hosts["answered"].to_dict() == {"target1": True, "gone": False, "target3": True}
+    assert "cannot connect to 127.0.0.1:1" in str(hosts.loc["gone", "error"])
+    assert run.table("drift").empty  # the two that answered agree
+    assert run.table("cases")["metric.hosts_unanswered"].tolist() == [1.0]
+    notes = run.table("audit_notes")["message"].tolist()
+    assert any(n.startswith("host gone did not answer: gone: cannot connect") for n in notes)
