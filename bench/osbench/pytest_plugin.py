@@ -337,12 +337,14 @@ class SearchItem(_ScenarioItem):
                                      (f"status{suffix}", s["status"]),
                                      (f"steps{suffix}", steps)]
             capacity = s["capacity"]
-            if spec.require is not None:
+            # As the run's own verdict (planning.SearchPlan.met): a search that errored
+            # fails even past `require`, since its capacity is then only a lower bound
+            # and the error may be the cloud's.
+            ok = s["status"] in ("done", "budget")
+            why = f"ended {s['status']}"
+            if ok and spec.require is not None:
                 ok = capacity is not None and capacity >= spec.require
                 why = f"capacity {_g(capacity)} < require {spec.require:g}"
-            else:
-                ok = s["status"] in ("done", "budget")
-                why = f"ended {s['status']}"
             where = f"search {name}: " if several or name != "default" else ""
             line = (f"{where}{s['param']} capacity {_g(capacity)}, first_fail "
                     f"{_g(s['first_fail'])}, status {s['status']} ({s['points']} points); "

@@ -101,24 +101,37 @@ def test_a_sweep_is_still_one_item_with_each_search_in_its_properties(
     assert sorted(run_.table("search_summary")["search"]) == ["value=1.0", "value=2.0"]
 
 
-def test_without_require_a_search_that_errored_fails(project: pytest.Pytester) -> None:
+def test_a_search_that_errored_fails_without_require_and_past_it(
+        project: pytest.Pytester) -> None:
     # A case that errors (rather than missing its SLA) ends its search: fail_after 1
-    # raises at the second tick of the first point.
+    # raises at the second tick of the first point. With fail_from 4, ticks 1 and 2
+    # pass, then 4 errors: capacity 2 already meets `require: 2`, but the search did
+    # not end by itself (the run's own status says so too).
     project.makefile(".yaml", broken="""\
 name: broken
 kind: tick
 params: {ticks: 3}
 search: {param: fail_after, start: 1, max: 2, resolution: 1}
 sla: ["ticks_done <= 5"]
+""", past="""\
+name: past
+kind: tick
+params: {ticks: 1, fail_from: 4}
+search: {param: ticks, start: 1, max: 8, resolution: 1, require: 2}
+sla: ["ticks_done <= 5"]
 """)
 
     result = run(project)
 
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([
         "capacity search failed: ended error",
         "  FAIL fail_after capacity none, first_fail none, status error (1 points); "
         "steps: 1 error; error: TargetError: tick 1: injected failure*"])
+    result.stdout.fnmatch_lines([
+        "capacity search failed: ended error",
+        "  FAIL ticks capacity 2, first_fail none, status error (3 points); "
+        "steps: 1 pass, 2 pass, 4 error; error: TargetError: tick 3 of 4: injected failure*"])
 
 
 BOOT_SEARCH = """\

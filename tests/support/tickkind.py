@@ -30,6 +30,9 @@ class TickParams:
     value: float = 1.0
     #: Raise a TargetError after this many ticks (0: never).
     fail_after: NonNegativeInt = 0
+    #: A case of at least this many ticks raises a TargetError at its last (0: never):
+    #: an error that only larger points of a search meet.
+    fail_from: NonNegativeInt = 0
     #: A file the case's cleanup appends the case id to.
     cleanup_marker: str | None = None
     #: How long the cleanup takes (to test signals that arrive during it).
@@ -60,6 +63,8 @@ class TickKind(Kind):
         for i in range(p.ticks):
             if p.fail_after and i == p.fail_after:
                 raise TargetError(f"tick {i}: injected failure")
+            if p.fail_from and p.ticks >= p.fail_from and i == p.ticks - 1:
+                raise TargetError(f"tick {i} of {p.ticks}: injected failure")
             ctx.record("ticks", {"i": i, "value": p.value * (i + 1), "t": ctx.clock.monotonic()})
             ctx.progress(ticks=i + 1)
             if p.announce:
