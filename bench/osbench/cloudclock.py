@@ -6,7 +6,8 @@ instance action events) mapped onto the case's clock with it.
 A `Date` header says the second in which the cloud stamped its reply
 (RFC 9110: 1 s resolution, truncated). The reply was stamped after we sent the
 request (`sent`, our clock) and before we read it (`received`), so the offset
-`cloud - ours` lies in `[date - received, date + 1 - sent]`. One reply bounds
+`cloud - ours` lies in `[date - received, date + 1 - sent]` (widened by
+`DATE_LAG_S` for servers that date replies from a lagging clock). One reply bounds
 it to a little over 1 s; many replies, whose seconds tick over at different
 moments of their round trips, narrow it down towards the shortest round trip.
 
@@ -33,6 +34,10 @@ from datetime import UTC, datetime
 
 #: An HTTP date names a whole second (RFC 9110, IMF-fixdate).
 DATE_RESOLUTION_S = 1.0
+#: ... read from a clock that may lag a little: uwsgi dates with time(), Linux's
+#: coarse clock (one reply in 60 here was dated the second before it was sent,
+#: by 4.8 ms: a 4 ms tick), nginx with its time cached per event loop turn.
+DATE_LAG_S = 0.02
 #: Share of the replies the estimate must agree with. With one clock and one
 #: offset every reply's bounds hold (they are conservative); below this the
 #: replies describe more than one clock and no offset is used.
@@ -109,7 +114,8 @@ class OffsetEstimator:
 
     def _bounds(self, rate: float) -> tuple[list[float], list[float]]:
         """Each reply's bounds on the offset at `rate`."""
-        lows = [d - rate * r for d, r in zip(self._dates, self._received, strict=True)]
+        lows = [d - DATE_LAG_S - rate * r
+                for d, r in zip(self._dates, self._received, strict=True)]
         highs = [d + DATE_RESOLUTION_S - rate * s
                  for d, s in zip(self._dates, self._sent, strict=True)]
         return lows, highs
@@ -119,7 +125,7 @@ class OffsetEstimator:
         Concave in the rate (a min of lines minus a max of lines)."""
         idx = range(self.samples) if keep is None else keep
         return (min(self._dates[i] + DATE_RESOLUTION_S - rate * self._sent[i] for i in idx)
-                - max(self._dates[i] - rate * self._received[i] for i in idx))
+                - max(self._dates[i] - DATE_LAG_S - rate * self._received[i] for i in idx))
 
     def estimate(self) -> Offset | None:
         """The offset, or None with no reply or when too few replies agree on one
