@@ -168,6 +168,7 @@ def perf(session: nox.Session) -> None:
     (fails on a benchmark 25 % slower than save 0001; omit =0001 for the latest save).
     CPU, memory and request counts are in each save's `extra_info`."""
     session.install("-e", ".[test]")
+    _apt_install(session, {"nginx": "nginx", "wrk": "wrk"})
     env = {"OSBENCH_PERF": "1"}
     try:  # test_perf_vs_rally compares osbench, Rally and the SDK; without Rally, the others
         env["OSBENCH_RALLY"] = _rally_venv(session)
@@ -175,6 +176,24 @@ def perf(session: nox.Session) -> None:
         session.warn(f"Rally did not install ({exc.reason}): the comparison runs without it")
     session.run("pytest", "tests/perf", "--benchmark-autosave",
                 "--benchmark-storage=.benchmarks", *session.posargs, env=env)
+
+
+def _apt_install(session: nox.Session, commands: dict[str, str]) -> None:
+    """As root with apt-get, install the Debian packages (values) whose command
+    (keys) is missing: the registration benchmark's nginx (the reference limit)
+    and wrk (throughput), not needed by `./bootstrap tests`. Otherwise it says
+    what is missing, and the benchmark shows the servers it has (issue 19)."""
+    missing = {c: p for c, p in commands.items()
+               if shutil.which(c) is None and not Path(f"/usr/sbin/{c}").exists()}
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.warn(f"not installed: {', '.join(missing)} (needs root and apt-get)")
+        return
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                *sorted(set(missing.values())), external=True,
+                env={"DEBIAN_FRONTEND": "noninteractive"})
 
 
 #: Rally, for `nox -s rally` and the perf session's comparison (issue 18), in a
