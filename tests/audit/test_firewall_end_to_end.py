@@ -1,0 +1,127 @@
+"""The firewall check end to end: the API side on a simulated cloud served like a
+real one (clouds.yaml, the admin's entry: hypervisors shown), the probes for real
+to namespaces that hold the simulated instances' fixed IPs.
+
+The security group (`default`, plus a rule opening tcp 8080 to everyone) is the
+same for both in-scope instances; web-1's namespace enforces it (drops all but
+8080), web-2's has no filter (the incident). db-1 is out of scope and gets no
+namespace: no probe may go to it. The audit must report web-2 exposed, with its
+ports, on its hypervisor, and web-1 enforced; the report's verdict says so.
+
+Needs root (namespaces, iptables); run under `flock /tmp/osbench-ns.lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from osbench import results
+from osbench.kinds.audit.report import sections, verdict
+from osbench.report.style import FigureOptions
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import TargetSpec, parse_scenario
+from osbench.scenario.source import load_text
+from tests.audit.netns_instances import Spec, instances
+from tests.boot.conftest import SimThread
+from tests.sim.conftest import SDK_INTERNAL_WARNINGS
+
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, iptables)"),
+              *SDK_INTERNAL_WARNINGS]
+
+SCENARIO = """\
+name: audit-e2e
+kind: audit
+params:
+  checks: [firewall]
+  firewall:
+    name_prefix: web-
+    closed_sample: [22, 3306, 6379]
+    connect_timeout_s: 0.3
+sla: [exposed_instances == 0]
+"""
+
+
+def boot(sim: SimThread) -> dict[str, tuple[str, str]]:
+    """web-1, web-2, db-1 ACTIVE, and tcp 8080 open in `default`: name -> (id, ip)."""
+    conn = sim.sim.connect()
+    try:
+        conn.network.create_security_group_rule(
+            security_group_id=sim.sim.security_group_id, direction="ingress", protocol="tcp",
+            port_range_min=8080, port_range_max=8080, remote_ip_prefix="0.0.0.0/0")
+        for name in ("web-1", "web-2", "db-1"):
+            conn.compute.create_server(name=name, image_id=sim.sim.image_id,
+                                       flavor_id=sim.sim.flavor_id,
+                                       networks=[{"uuid": sim.sim.network_id}])
+        servers: list[Any] = []
+        for _ in range(300):  # ~1 s of real time per 60 modelled seconds
+            servers = list(conn.compute.servers())
+            if len(servers) == 3 and all(s.status == "ACTIVE" for s in servers):
+                break
+            time.sleep(0.1)
+        assert sorted(s.status for s in servers) == ["ACTIVE"] * 3
+        ports = {p.device_id: p.fixed_ips[0]["ip_address"] for p in conn.network.ports()}
+        return {s.name: (s.id, ports[s.id]) for s in servers}
+    finally:
+        conn.close()
+
+
+def test_the_unfiltered_instance_is_exposed_and_only_it(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    with SimThread(time_scale=60) as sim:
+        booted = boot(sim)
+        clouds = tmp_path / "clouds.yaml"
+        clouds.write_text(yaml.safe_dump({"clouds": {"simadmin": sim.sim.cloud_config(True)}}))
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+        web1, web2 = booted["web-1"], booted["web-2"]
+        with instances([Spec((8080, 3306), allowed=(8080,), address=web1[1]),
+                        Spec((8080, 6379), address=web2[1])]):
+            scenario = parse_scenario(load_text(SCENARIO, "audit-e2e.yaml"))
+            result = asyncio.run(Runner(scenario, RunOptions(
+                results_dir=tmp_path / "r", target=TargetSpec(cloud="simadmin"))).run())
+        admin = sim.sim.connect(admin=True)
+        try:
+            hosts = {s.id: s.hypervisor_hostname for s in admin.compute.servers()}
+        finally:
+            admin.close()
+    assert [c.error for c in result.cases] == [None]
+    run = results.load(result.path)
+    instances_seen = run.table("instances").set_index("name")
+    assert sorted(instances_seen.index) == ["web-1", "web-2"]
+    assert instances_seen.loc["web-2", "hypervisor"] == hosts[web2[0]]
+    probes = run.table("probes")
+    assert set(probes["address"]) == {web1[1], web2[1]}  # never db-1's
+    found = {(r["name"], r["port"]): (r["expected"], r["seen"], r["finding"])
+             for r in probes.to_dict("records")}
+    assert found == {
+        ("web-1", 8080): ("open", "open", "ok"),
+        ("web-1", 8081): ("closed", "filtered", "ok"),   # the edge above the open range
+        ("web-1", 22): ("closed", "filtered", "ok"),
+        ("web-1", 3306): ("closed", "filtered", "ok"),   # listening, dropped
+        ("web-1", 6379): ("closed", "filtered", "ok"),
+        ("web-2", 8080): ("open", "open", "ok"),
+        ("web-2", 8081): ("closed", "refused", "exposed"),
+        ("web-2", 22): ("closed", "refused", "exposed"),
+        ("web-2", 3306): ("closed", "refused", "exposed"),
+        ("web-2", 6379): ("closed", "open", "exposed"),
+    }
+    metrics = run.table("cases").iloc[0]
+    assert (metrics["metric.exposed_instances"], metrics["metric.exposed_ports"],
+            metrics["metric.unreachable_open_ports"],
+            metrics["metric.hypervisors_affected"]) == (1.0, 4.0, 0.0, 1.0)
+    assert run.table("sla")["passed"].tolist() == [False]
+    assert verdict(run) == ("1 exposed instance(s) (4 port(s)), 0 unreachable open port(s), "
+                            "on 1 hypervisor(s)")
+    (section,) = sections([run], FigureOptions())
+    (plot,) = section.plots
+    assert plot.data.to_dict("records") == [{"run": plot.data["run"].iloc[0],
+                                             "hypervisor": hosts[web2[0]],
+                                             "exposed_instances": 1}]
+    exposure = next(t for t in section.tables if t.name.startswith("audit-exposure"))
+    assert sorted(exposure.frame["port"]) == [22, 3306, 6379, 8081]
