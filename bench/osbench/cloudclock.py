@@ -34,9 +34,10 @@ from datetime import UTC, datetime
 
 #: An HTTP date names a whole second (RFC 9110, IMF-fixdate).
 DATE_RESOLUTION_S = 1.0
-#: ... read from a clock that may lag a little: uwsgi dates with time(), Linux's
-#: coarse clock (one reply in 60 here was dated the second before it was sent,
-#: by 4.8 ms: a 4 ms tick), nginx with its time cached per event loop turn.
+#: ... read from a clock that may lag a little, so the true instant of date D
+#: is in [D, D + 1 + DATE_LAG_S): uwsgi dates with time(), Linux's coarse clock
+#: (one reply in 60 here was dated the second before it was sent, by 4.8 ms: a
+#: 4 ms tick), nginx with its time cached per event loop turn.
 DATE_LAG_S = 0.02
 #: Share of the replies the estimate must agree with. With one clock and one
 #: offset every reply's bounds hold (they are conservative); below this the
@@ -114,9 +115,9 @@ class OffsetEstimator:
 
     def _bounds(self, rate: float) -> tuple[list[float], list[float]]:
         """Each reply's bounds on the offset at `rate`."""
-        lows = [d - DATE_LAG_S - rate * r
-                for d, r in zip(self._dates, self._received, strict=True)]
-        highs = [d + DATE_RESOLUTION_S - rate * s
+        # A lagging server clock dates a reply up to DATE_LAG_S later than D + 1.
+        lows = [d - rate * r for d, r in zip(self._dates, self._received, strict=True)]
+        highs = [d + DATE_RESOLUTION_S + DATE_LAG_S - rate * s
                  for d, s in zip(self._dates, self._sent, strict=True)]
         return lows, highs
 
@@ -124,8 +125,9 @@ class OffsetEstimator:
         """How wide the bounds of the replies `keep` (all) overlap at `rate`; < 0: not at all.
         Concave in the rate (a min of lines minus a max of lines)."""
         idx = range(self.samples) if keep is None else keep
-        return (min(self._dates[i] + DATE_RESOLUTION_S - rate * self._sent[i] for i in idx)
-                - max(self._dates[i] - DATE_LAG_S - rate * self._received[i] for i in idx))
+        return (min(self._dates[i] + DATE_RESOLUTION_S + DATE_LAG_S - rate * self._sent[i]
+                    for i in idx)
+                - max(self._dates[i] - rate * self._received[i] for i in idx))
 
     def estimate(self) -> Offset | None:
         """The offset, or None with no reply or when too few replies agree on one
