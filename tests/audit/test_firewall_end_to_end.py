@@ -5,7 +5,8 @@ to namespaces that hold the simulated instances' fixed IPs.
 The security group (`default`, plus a rule opening tcp 8080 to everyone) is the
 same for both in-scope instances; web-1's namespace enforces it (drops all but
 8080), web-2's has no filter (the incident). db-1 is out of scope and gets no
-namespace: no probe may go to it. The audit must report web-2 exposed, with its
+namespace: no probe may go to it; web-3's address has no route from here: recorded,
+not probed, and the run goes on. The audit must report web-2 exposed, with its
 ports, on its hypervisor, and web-1 enforced; the report's verdict says so.
 
 Needs root (namespaces, iptables); run under `flock /tmp/osbench-ns.lock`.
@@ -15,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
+import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -29,6 +29,7 @@ from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, parse_scenario
 from osbench.scenario.source import load_text
 from tests.audit.netns_instances import Spec, instances
+from tests.audit.sim_servers import boot
 from tests.boot.conftest import SimThread
 from tests.sim.conftest import SDK_INTERNAL_WARNINGS
 
@@ -48,30 +49,6 @@ sla: [exposed_instances == 0]
 """
 
 
-def boot(sim: SimThread) -> dict[str, tuple[str, str]]:
-    """web-1, web-2, db-1 ACTIVE, and tcp 8080 open in `default`: name -> (id, ip)."""
-    conn = sim.sim.connect()
-    try:
-        conn.network.create_security_group_rule(
-            security_group_id=sim.sim.security_group_id, direction="ingress", protocol="tcp",
-            port_range_min=8080, port_range_max=8080, remote_ip_prefix="0.0.0.0/0")
-        for name in ("web-1", "web-2", "db-1"):
-            conn.compute.create_server(name=name, image_id=sim.sim.image_id,
-                                       flavor_id=sim.sim.flavor_id,
-                                       networks=[{"uuid": sim.sim.network_id}])
-        servers: list[Any] = []
-        for _ in range(300):  # ~1 s of real time per 60 modelled seconds
-            servers = list(conn.compute.servers())
-            if len(servers) == 3 and all(s.status == "ACTIVE" for s in servers):
-                break
-            time.sleep(0.1)
-        assert sorted(s.status for s in servers) == ["ACTIVE"] * 3
-        ports = {p.device_id: p.fixed_ips[0]["ip_address"] for p in conn.network.ports()}
-        return {s.name: (s.id, ports[s.id]) for s in servers}
-    finally:
-        conn.close()
-
-
 def test_the_unfiltered_instance_is_exposed_and_only_it(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     with SimThread(time_scale=60) as sim:
@@ -79,12 +56,18 @@ def test_the_unfiltered_instance_is_exposed_and_only_it(tmp_path: Path,
         clouds = tmp_path / "clouds.yaml"
         clouds.write_text(yaml.safe_dump({"clouds": {"simadmin": sim.sim.cloud_config(True)}}))
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
-        web1, web2 = booted["web-1"], booted["web-2"]
-        with instances([Spec((8080, 3306), allowed=(8080,), address=web1[1]),
-                        Spec((8080, 6379), address=web2[1])]):
-            scenario = parse_scenario(load_text(SCENARIO, "audit-e2e.yaml"))
-            result = asyncio.run(Runner(scenario, RunOptions(
-                results_dir=tmp_path / "r", target=TargetSpec(cloud="simadmin"))).run())
+        web1, web2, web3 = booted["web-1"], booted["web-2"], booted["web-3"]
+        # web-3's address is one this machine has no route to: the kernel refuses it
+        # at once and no packet leaves (`unreachable` route).
+        subprocess.run(["ip", "route", "add", "unreachable", f"{web3[1]}/32"], check=True)
+        try:
+            with instances([Spec((8080, 3306), allowed=(8080,), address=web1[1]),
+                            Spec((8080, 6379), address=web2[1])]):
+                scenario = parse_scenario(load_text(SCENARIO, "audit-e2e.yaml"))
+                result = asyncio.run(Runner(scenario, RunOptions(
+                    results_dir=tmp_path / "r", target=TargetSpec(cloud="simadmin"))).run())
+        finally:
+            subprocess.run(["ip", "route", "del", "unreachable", f"{web3[1]}/32"], check=True)
         admin = sim.sim.connect(admin=True)
         try:
             hosts = {s.id: s.hypervisor_hostname for s in admin.compute.servers()}
@@ -93,10 +76,12 @@ def test_the_unfiltered_instance_is_exposed_and_only_it(tmp_path: Path,
     assert [c.error for c in result.cases] == [None]
     run = results.load(result.path)
     instances_seen = run.table("instances").set_index("name")
-    assert sorted(instances_seen.index) == ["web-1", "web-2"]
+    assert sorted(instances_seen.index) == ["web-1", "web-2", "web-3"]
     assert instances_seen.loc["web-2", "hypervisor"] == hosts[web2[0]]
     probes = run.table("probes")
-    assert set(probes["address"]) == {web1[1], web2[1]}  # never db-1's
+    assert set(probes["address"]) == {web1[1], web2[1]}  # never db-1's, nor web-3's
+    assert (f"the vantage has no route to {web3[1]} (web-3): not probed"
+            in run.table("audit_notes")["message"].tolist())
     found = {(r["name"], r["port"]): (r["expected"], r["seen"], r["finding"])
              for r in probes.to_dict("records")}
     assert found == {

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from osbench import lab, results
-from osbench.kinds.audit.report import verdict
+from osbench.kinds.audit.report import changes, verdict
 from osbench.lab import LabConfig, planting
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import parse_scenario
@@ -96,6 +96,12 @@ def test_planted_version_is_found_on_its_host_only(audit_lab: LabConfig,
     again = audit(inventory, tmp_path / "clean")
     assert again.table("drift").empty
     assert again.table("sla")["passed"].tolist() == [True]
+    # Between the two audits: the drift is fixed; the other way round it is new.
+    row = {"role": "targets", "item_type": "package", "item": PACKAGE, "host": "target2",
+           "value": PLANTED}
+    assert changes(run, again)[0].to_dict("records") == [{"change": "fixed", **row}]
+    assert changes(again, run)[0].to_dict("records") == [{"change": "new", **row}]
+    assert changes(run, again)[1].empty  # no firewall check: no exposure either way
 
 
 def test_a_host_that_does_not_answer_is_recorded(audit_lab: LabConfig, tmp_path: Path) -> None:

@@ -1,0 +1,72 @@
+"""The firewall check's API side on the simulated cloud as osbench opens it by
+default (a simulated target): servers in scope, their ports' groups and rules,
+what those rules open to this machine; and no probe at all, with the reason in
+the run's notes and the report. The cloud opener is pointed (for this test only)
+at a simulated cloud that already has servers, through the targets' own seam.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from osbench import results, targets
+from osbench.cloudclient import CloudClient, CloudTarget
+from osbench.kinds.audit.report import sections, verdict
+from osbench.kinds.audit.run import SIM_SKIP
+from osbench.report.style import FigureOptions
+from osbench.runner import Runner, RunOptions
+from osbench.scenario import TargetSpec, parse_scenario
+from osbench.scenario.source import load_text
+from tests.audit.sim_servers import boot
+from tests.boot.conftest import SimThread
+from tests.sim.conftest import SDK_INTERNAL_WARNINGS
+
+pytestmark = SDK_INTERNAL_WARNINGS
+
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "audit" / "sim-api.yaml"
+
+
+def test_api_side_on_the_simulated_cloud(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with SimThread(time_scale=60) as sim:
+        booted = boot(sim, ("web-1", "web-2", "db-1"))
+
+        @asynccontextmanager
+        async def opener(spec: TargetSpec, seed: int) -> AsyncIterator[CloudTarget]:
+            client = CloudClient(sim.sim.connect(), clock=sim.sim.clock)
+            try:
+                yield CloudTarget(client, simulated=True, sim=sim.sim,
+                                  description={"type": "simulated-cloud"})
+            finally:
+                await asyncio.to_thread(client.close)
+
+        targets.check_target("cloud", TargetSpec())  # the real opener loaded first
+        monkeypatch.setitem(targets._openers, "cloud", opener)
+        scenario = parse_scenario(load_text(SCENARIO.read_text(), str(SCENARIO)))
+        result = asyncio.run(Runner(scenario, RunOptions(results_dir=tmp_path / "r")).run())
+    assert [c.error for c in result.cases] == [None]
+    run = results.load(result.path)
+    seen = run.table("instances").set_index("name")
+    assert sorted(seen.index) == ["web-1", "web-2"]
+    # A member sees no host name: Nova's per-project hostId stands for it.
+    assert all(h.startswith("hostId:") for h in seen["hypervisor"])
+    assert (seen["groups"] == "default").all()
+    expected = run.table("expected")
+    web1 = expected[expected["address"] == booted["web-1"][1]]
+    assert dict(zip(web1["port"], web1["expected"], strict=True)) == {
+        8080: "open", 8081: "closed", 22: "closed", 3306: "closed", 5432: "closed",
+        6379: "closed", 9200: "closed", 11211: "closed", 27017: "closed"}
+    assert "probes" not in run.tables
+    assert SIM_SKIP in run.table("audit_notes")["message"].tolist()
+    metrics = run.table("cases").iloc[0]
+    assert metrics["metric.instances_in_scope"] == 2.0
+    assert pd.isna(metrics["metric.exposed_instances"])  # not measured, not zero
+    assert verdict(run) == "firewall not probed (2 instance(s) read from the API)"
+    (section,) = sections([run], FigureOptions())
+    assert any(SIM_SKIP in note for note in section.notes)
