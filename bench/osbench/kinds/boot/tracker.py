@@ -71,6 +71,8 @@ class Instance:
     error_seen: cloud_times.Sighting | None = None
     #: Where the final times came from (set at the end of the case).
     resolved: dict[str, cloud_times.Resolved] | None = None
+    #: When a listing first showed it: its port could be told apart from then on.
+    known_s: float | None = None
 
     def since_sent(self, t: float | None) -> float | None:
         return None if t is None else t - self.sent_s
@@ -276,7 +278,12 @@ class Tracker:
                 if inst is not None and port.get("status") == "ACTIVE" and (
                         inst.port_active_s is None):
                     inst.port_active_s = now
-                    inst.port_seen = self._sighting(inst, now, after, port, "updated_at")
+                    # The previous port listing bounds it only if it could tell the
+                    # port was this instance's (its server was known by then).
+                    known = after is not None and inst.known_s is not None and (
+                        inst.known_s <= after)
+                    inst.port_seen = self._sighting(inst, now, after if known else None,
+                                                    port, "updated_at")
                     self._event(inst, "port_active", now)
         self._match_arrivals()
         self.ctx.record("polls", {
@@ -302,6 +309,7 @@ class Tracker:
             return
         if inst.id is None:
             inst.id = str(server["id"])
+            inst.known_s = now
             self.by_id[inst.id] = inst
             self.registration.expect([inst.id])
         updated = server.get("updated")
