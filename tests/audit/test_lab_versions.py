@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from osbench import lab, results
+from osbench.api import compare_runs
 from osbench.kinds.audit.report import changes, verdict
 from osbench.lab import LabConfig, planting
 from osbench.runner import Runner, RunOptions
@@ -102,6 +103,11 @@ def test_planted_version_is_found_on_its_host_only(audit_lab: LabConfig,
     assert changes(run, again)[0].to_dict("records") == [{"change": "fixed", **row}]
     assert changes(again, run)[0].to_dict("records") == [{"change": "new", **row}]
     assert changes(run, again)[1].empty  # no firewall check: no exposure either way
+    verdicts = compare_runs(again, run).set_index("metric")["verdict"]
+    # no probes in either run: nothing to compare there, and said so
+    assert verdicts.to_dict() == {"hosts_in_step": "new failure", "probes_ok": "incomparable"}
+    assert compare_runs(run, again).set_index("metric")["verdict"].to_dict() == {
+        "hosts_in_step": "fixed", "probes_ok": "incomparable"}
 
 
 def test_a_host_that_does_not_answer_is_recorded(audit_lab: LabConfig, tmp_path: Path) -> None:

@@ -42,7 +42,12 @@ SPEC = KindSpec(
                                "budget)",
     },
     implementation="osbench.kinds.audit.run:AuditKind",
-    compare=(MetricSpec("probes_ok", "probes", "rate", "finding", lower_is_better=False,
-                        default_threshold_pct=0.0, success="ok"),),
+    # `osbench compare`: the share of hosts in step with their role and of probes
+    # whose answer matches the rules; from none off to some is a "new failure", back
+    # is "fixed". Which package or port: the changes tables of `osbench report A B`.
+    compare=(MetricSpec("hosts_in_step", "version_hosts", "rate", "in_step",
+                        lower_is_better=False, default_threshold_pct=0.0, success="ok"),
+             MetricSpec("probes_ok", "probes", "rate", "finding", lower_is_better=False,
+                        default_threshold_pct=0.0, success="ok")),
     report="osbench.kinds.audit.report:sections",
 )

@@ -116,9 +116,13 @@ class AuditKind(Kind):
         chosen = {name: host for name, host in hosts.items() if name in wanted}
         facts = await versions.collect_all(chosen, v.packages, v.config_files, v.timeout_s)
         role_of = {h: [r for r, names in roles.items() if h in names] for h in wanted}
+        found = drift.all_drift(roles, facts)
+        odd = {d.host for d in found}
         for f in facts:
             ctx.record("version_hosts", {
                 "host": f.host, "roles": ",".join(role_of[f.host]), "answered": f.answered,
+                "in_step": ("unanswered" if not f.answered else "drifted" if f.host in odd
+                            else "ok"),
                 "error": f.error or "", "kernel": f.kernel or "", "packages": len(f.packages),
                 "managers": ",".join(f.managers), "duration_s": f.duration_s})
             if not f.answered:
@@ -129,7 +133,7 @@ class AuditKind(Kind):
             ctx.record_many("versions", [
                 {"host": f.host, "item_type": item_type, "item": item, "value": value}
                 for (item_type, item), value in sorted(drift.values(f).items())])
-        ctx.record_many("drift", [d.row() for d in drift.all_drift(roles, facts)])
+        ctx.record_many("drift", [d.row() for d in found])
         ctx.progress(hosts=len(facts), answered=sum(f.answered for f in facts))
 
     # -- firewall ------------------------------------------------------------
