@@ -10,6 +10,7 @@ Built from the journal alone (`drift`, `version_hosts`, `probes`, `audit_notes`)
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -60,11 +61,16 @@ def _firewall_ran(run: Run) -> bool:
     return bool(not notes.empty and (notes["check"] == "firewall").any())
 
 
-def drift_tables(run: Run, label: str) -> list[Table]:
+def _stem(text: str) -> str:
+    """`text` fit for a file name (tables are written as CSV under their name)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60]
+
+
+def drift_tables(run: Run, label: str, k: int = 1) -> list[Table]:
     rows = run.table("drift")
     if rows.empty:
         return []
-    return [Table(f"audit-drift-{label}-{role}", f"Drift in role {role} ({label})",
+    return [Table(f"audit-drift-{k}-{_stem(str(role))}", f"Drift in role {role} ({label})",
                   group[DRIFT_COLUMNS].reset_index(drop=True),
                   note="each host whose value differs from the role's majority")
             for role, group in rows.groupby("role", sort=False)]
@@ -133,19 +139,19 @@ def sections(runs: Sequence[Run], options: FigureOptions) -> list[Section]:
     labels = run_labels(runs)
     section = Section("Audit: version drift and security-group enforcement")
     frames = []
-    for run, label in zip(runs, labels, strict=True):
+    for k, (run, label) in enumerate(zip(runs, labels, strict=True), start=1):
         section.notes.append(f"{label}: {verdict(run)}")
-        section.items += drift_tables(run, label)
+        section.items += drift_tables(run, label, k)
         hosts = run.table("version_hosts")
         if not hosts.empty and (~hosts["answered"].astype(bool)).any():
-            section.items.append(Table(f"audit-unanswered-{label}",
+            section.items.append(Table(f"audit-unanswered-{k}",
                                        f"Hosts that did not answer ({label})",
                                        hosts[~hosts["answered"].astype(bool)][
                                            ["host", "roles", "error"]].reset_index(drop=True)))
         found = exposures(run)
         frames.append((label, found))
         if "probes" in run.tables:
-            section.items.append(Table(f"audit-exposure-{label}",
+            section.items.append(Table(f"audit-exposure-{k}",
                                        f"Exposure: ports whose answer contradicts the "
                                        f"security groups ({label})", found,
                                        note="seen: open (a service answered), refused (the "
@@ -157,8 +163,11 @@ def sections(runs: Sequence[Run], options: FigureOptions) -> list[Section]:
         section.items.append(_figure(frames, options))
     if len(runs) == 2:
         drift_change, exposure_change = changes(runs[0], runs[1])
-        section.items.append(Table("audit-drift-changes", f"Drift: {labels[0]} -> {labels[1]}",
-                                   drift_change))
-        section.items.append(Table("audit-exposure-changes",
-                                   f"Exposure: {labels[0]} -> {labels[1]}", exposure_change))
+        if any("version_hosts" in run.tables for run in runs):
+            section.items.append(Table("audit-drift-changes",
+                                       f"Drift: {labels[0]} -> {labels[1]}", drift_change))
+        if any("probes" in run.tables for run in runs):
+            section.items.append(Table("audit-exposure-changes",
+                                       f"Exposure: {labels[0]} -> {labels[1]}",
+                                       exposure_change))
     return [section]
