@@ -187,6 +187,9 @@ async def test_glance_in_filter_and_schemas(api: Both) -> None:
         assert isinstance(value, tuple(types[t] for t in allowed)), (key, value, allowed)
     status, schemas, _ = await api.get("/image/v2/schemas/images")
     assert schemas["properties"]["images"]["items"] == schema
+    # python-glanceclient's shell discovers the version at /versions: 200 there, 300 at /.
+    status, listed, _ = await api.get("/image/versions")
+    assert status == 200 and listed["versions"][0]["id"].startswith("v2.")
 
 
 # -- server bodies -------------------------------------------------------------------

@@ -18,11 +18,13 @@ VERSION = "2.16"
 
 
 async def versions(request: web.Request, now: float) -> web.Response:
+    """The version list: 300 at the root, 200 at `/versions` (python-glanceclient's
+    shell discovers the version there), as Glance answers."""
     base = request.app[CLOUD].base_url
     return web.json_response({"versions": [{
         "id": f"v{VERSION}", "status": "CURRENT",
         "links": [{"rel": "self", "href": f"{base}/image/v2/"}],
-    }]}, status=300)
+    }]}, status=200 if request.path.endswith("/versions") else 300)
 
 
 def _body(request: web.Request, image: Image) -> dict[str, Any]:
@@ -141,6 +143,7 @@ async def images_schema(request: web.Request, now: float) -> web.Response:
 
 ROUTES = [
     Route("GET", "/", versions, authenticated=False),
+    Route("GET", "/versions", versions, authenticated=False),
     Route("GET", "/v2/schemas/image", image_schema),
     Route("GET", "/v2/schemas/images", images_schema),
     Route("GET", "/v2/images", list_images),
