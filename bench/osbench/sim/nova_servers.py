@@ -250,7 +250,7 @@ def server_body(request: web.Request, server: Server, now: float,
     return body
 
 
-def _parse_time(value: str, name: str) -> float:
+def parse_time(value: str, name: str) -> float:
     """An ISO 8601 query value as a POSIX timestamp (naive means UTC, as in Nova)."""
     try:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
@@ -269,9 +269,9 @@ def filter_servers(request: web.Request, now: float) -> list[Server]:
     since = before = None
     epoch = cloud.wall_origin.timestamp()
     if "changes-since" in query:
-        since = _parse_time(query["changes-since"], "changes-since") - epoch
+        since = parse_time(query["changes-since"], "changes-since") - epoch
     if "changes-before" in query:
-        before = _parse_time(query["changes-before"], "changes-before") - epoch
+        before = parse_time(query["changes-before"], "changes-before") - epoch
     name_re = None
     if "name" in query:
         try:
