@@ -80,7 +80,7 @@ def test_the_unfiltered_instance_is_exposed_and_only_it(tmp_path: Path,
     assert instances_seen.loc["web-2", "hypervisor"] == hosts[web2[0]]
     probes = run.table("probes")
     assert set(probes["address"]) == {web1[1], web2[1]}  # never db-1's, nor web-3's
-    assert (f"the vantage has no route to {web3[1]} (web-3): not probed"
+    assert (f"the vantage (harness) has no route to {web3[1]} (web-3): not probed"
             in run.table("audit_notes")["message"].tolist())
     found = {(r["name"], r["port"]): (r["expected"], r["seen"], r["finding"])
              for r in probes.to_dict("records")}

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from osbench.kinds.audit import probe
+from osbench.errors import UserError
+from osbench.hosts import LocalHost
+from osbench.kinds.audit import probe, vantage
 from tests.audit.netns_instances import FakeInstance, Spec, instances
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, iptables)")
@@ -88,3 +90,28 @@ def test_the_budget_bounds_the_whole_phase(fakes: list[FakeInstance]) -> None:
     outcomes = asyncio.run(probe.run(probes, bounds))
     assert len(outcomes) == 40
     assert {o.seen for o in outcomes} == {"not_run"}
+
+
+def test_a_namespace_vantage_runs_the_helper_there(fakes: list[FakeInstance]) -> None:
+    """From inside the unfiltered instance's namespace (a vantage like minicloud's
+    "Internet" namespace): its own address answers, the other namespace has no
+    route from there, and what the helper saw comes back as outcomes."""
+    enforced, bare = fakes
+    where = vantage.open_vantage(f"netns:{bare.netns}", None, None)
+    routes = asyncio.run(where.routes([bare.address, enforced.address]))
+    assert routes == {bare.address: bare.address, enforced.address: None}
+    probes = [probe.Probe("bare", bare.address, "tcp", 6379, "closed"),
+              probe.Probe("bare", bare.address, "tcp", 22, "closed"),
+              probe.Probe("bare", bare.address, "udp", 5353, "open")]
+    seen: list[probe.Outcome] = []
+    bounds = probe.Bounds(rate_per_s=100, concurrency=4, connect_timeout_s=0.5, budget_s=10)
+    outcomes = asyncio.run(where.run(probes, bounds, seen.append))
+    assert [(o.probe.port, o.seen, o.finding) for o in outcomes] == [
+        (6379, "open", "exposed"), (22, "refused", "exposed"), (5353, "open", "ok")]
+    assert seen == outcomes
+
+
+def test_a_vantage_host_missing_from_the_inventory_is_a_user_error() -> None:
+    with pytest.raises(UserError, match=r"no host 'netnod' in the inventory \(did you mean "
+                                        r"'netnode'\?"):
+        vantage.open_vantage("host:netnod", {"netnode": LocalHost("netnode")}, None)

@@ -57,9 +57,9 @@ CASES = {
         GOOD.replace('packages: ["nova*"]', "config_files: [etc/nova.conf]"),
         "6: params.versions.config_files[0]: 'etc/nova.conf' must be an absolute path "
         "without spaces, quotes or shell characters"),
-    "probe host as vantage": (
+    "vantage without its kind": (
         GOOD.replace("name_prefix: web-", "name_prefix: web-\n    vantage: netnode"),
-        "9: params.firewall.vantage: 'netnode' is not allowed (valid: harness)"),
+        "9: params.firewall.vantage: 'netnode' must be harness, netns:NAME or host:NAME"),
     "unbounded probes": (
         GOOD.replace("name_prefix: web-", "name_prefix: web-\n    max_probes: 1000000"),
         "9: params.firewall.max_probes: 1000000 must be <= 20000"),

@@ -64,9 +64,14 @@ class FirewallParams:
     tag: Annotated[str, NonEmpty()] | None = None
     #: Ports probed that the rules close (plus one above every open range).
     closed_sample: tuple[_Port, ...] = DEFAULT_CLOSED_SAMPLE
-    #: Where probes start: `harness` (this machine). A probe host of the
-    #: inventory is not supported yet.
-    vantage: Literal["harness"] = "harness"
+    #: Where probes start: `harness` (this machine), `netns:NAME` (a network
+    #: namespace of this machine) or `host:NAME` (a host of `inventory`, over SSH).
+    vantage: Annotated[str, Pattern(r"harness|netns:[A-Za-z0-9_.-]+|host:[A-Za-z0-9_.-]+",
+                                    "harness, netns:NAME or host:NAME")] = "harness"
+    #: For `host:NAME`: the inventory (default: the local lab's), and the Python
+    #: there that runs the probe helper (stdlib only; default python3).
+    inventory: str | None = None
+    python: str | None = None
     #: Address the rules are judged for (whose remote prefixes must match);
     #: default: the source address the vantage's route to each instance uses.
     vantage_address: str | None = None

@@ -14,14 +14,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from osbench.kinds.audit.probe import Protocol, Want
 
 #: Protocols the probe speaks; ICMP and the rest are read but not probed.
 PROBED = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp"}
 
 Range = tuple[int, int]
-Protocol = Literal["tcp", "udp"]
-Want = Literal["open", "closed"]
 
 
 @dataclass(frozen=True)

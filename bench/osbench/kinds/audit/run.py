@@ -25,7 +25,7 @@ from osbench.errors import OsbenchError, UserError
 from osbench.hosts import close_all, connect, load_inventory
 from osbench.hosts.inventory import Inventory
 from osbench.kinds import CaseContext, Kind
-from osbench.kinds.audit import SPEC, drift, probe, rules, scope, versions
+from osbench.kinds.audit import SPEC, drift, probe, rules, scope, vantage, versions
 from osbench.kinds.audit.params import AuditParams, FirewallParams, VersionsParams
 from osbench.scenario import Case
 from osbench.scenario.schema import did_you_mean
@@ -75,7 +75,7 @@ class AuditKind(Kind):
             steps.append(f"firewall (reads only): GET servers ({scope.describe(f)}), their "
                          "ports, floating IPs, security groups and rules")
             steps.append(
-                f"firewall probes from this machine to the addresses of those instances "
+                f"firewall probes from {f.vantage} to the addresses of those instances "
                 f"only: TCP connect to every expected-open port (up to {f.per_range} per "
                 f"range), UDP where a rule opens it, and the closed sample "
                 f"{list(f.closed_sample)}; at most {f.max_probes} probes, {f.rate_per_s:g}/s, "
@@ -157,11 +157,15 @@ class AuditKind(Kind):
                                        "message": f"empty scope: no instance matched "
                                                   f"{scope.describe(f)}; nothing probed"})
             return
-        probes = self._probes(f, found, ctx)
         if ctx.target.simulated:
+            self._probes(f, found, ctx, {})
             ctx.record("audit_notes", {"check": "firewall", "level": "info",
                                        "message": SIM_SKIP})
             return
+        where = await self._vantage(f, ctx)
+        routes = ({} if f.vantage_address else await where.routes(
+            sorted({a.address for i in found.instances for a in i.addresses})))
+        probes = self._probes(f, found, ctx, routes)
         if len(probes) > f.max_probes:
             left = sorted({p.instance for p in probes[f.max_probes:]})
             ctx.record("audit_notes", {"check": "firewall", "level": "warning", "message":
@@ -182,15 +186,27 @@ class AuditKind(Kind):
                 "latency_ms": outcome.latency_ms, "detail": outcome.detail})
 
         bounds = probe.Bounds(f.rate_per_s, f.concurrency, f.connect_timeout_s, f.budget_s)
-        outcomes = await probe.run(probes, bounds, on_outcome=record)
-        for outcome in outcomes:
-            if outcome.seen == "not_run":
-                record(outcome)
+        outcomes = await where.run(probes, bounds, record)
         self._vantage_notes(outcomes, ctx)
 
-    def _probes(self, f: FirewallParams, found: scope.Scope,
-                ctx: CaseContext) -> list[probe.Probe]:
-        """Every probe of the instances in scope, the expected ports journaled."""
+    async def _vantage(self, f: FirewallParams, ctx: CaseContext) -> vantage.Vantage:
+        hosts = None
+        if f.vantage.startswith("host:"):
+            from osbench.hosts.target import lab_inventory
+
+            hosts = connect(load_inventory(f.inventory or lab_inventory()))
+            opened = hosts
+
+            async def close() -> None:
+                await close_all(opened)
+
+            ctx.add_cleanup(close, "close the vantage's connection")
+        return vantage.open_vantage(f.vantage, hosts, f.python)
+
+    def _probes(self, f: FirewallParams, found: scope.Scope, ctx: CaseContext,
+                routes: Mapping[str, str | None]) -> list[probe.Probe]:
+        """Every probe of the instances in scope, the expected ports journaled;
+        `routes`: the vantage's source address towards each (None: no route)."""
         out: list[probe.Probe] = []
         for inst in found.instances:
             if inst.status != "ACTIVE":
@@ -201,12 +217,12 @@ class AuditKind(Kind):
             for addr in inst.addresses:
                 source = f.vantage_address
                 if source is None and not ctx.target.simulated:
-                    source = probe.route_source(addr.address)
+                    source = routes.get(addr.address)
                     if source is None:
                         ctx.record("audit_notes", {
                             "check": "firewall", "level": "warning",
-                            "message": f"the vantage has no route to {addr.address} "
-                                       f"({inst.name}): not probed"})
+                            "message": f"the vantage ({f.vantage}) has no route to "
+                                       f"{addr.address} ({inst.name}): not probed"})
                         continue
                 group_rules = [r for g in addr.groups for r in found.rules.get(g, [])]
                 exp = (rules.expected(group_rules, addr.address, source) if addr.port_security
