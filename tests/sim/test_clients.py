@@ -151,13 +151,13 @@ def test_openstack_cli_workflow(served: Served, tmp_path: Path) -> None:
 
     # Deleting in the same shell: the console text comes between the JSON listings
     # before it and the two (empty) listings after the delete.
-    (listed, shown, events, ports, quotas, groups, zones, projects), rest = osc(served, [
+    (listed, shown, events, ports, quotas, groups, zones, projects, usage), rest = osc(served, [
         "server list -f json", f"server show {first} -f json",
         f"server event list {first} -f json", f"port list --device-id {first} -f json",
         "quota show -f json", "server group list -f json", "availability zone list -f json",
-        "project list -f json", f"console log show {first}",
+        "project list -f json", "usage show -f json", f"console log show {first}",
         "server delete " + " ".join(sorted(ids)), "server list -f json", "port list -f json",
-    ], docs=8)
+    ], docs=9)
     assert len(listed) == COUNT and {s["ID"] for s in listed} == ids
     assert {s["Status"] for s in listed} == {"ACTIVE"}
     # The Image column: filled from Glance's `id=in:` listing (blank when Glance ignored it).
@@ -175,6 +175,7 @@ def test_openstack_cli_workflow(served: Served, tmp_path: Path) -> None:
     assert limits["instances"] >= COUNT and limits["ports"] >= COUNT
     assert groups == [] and [z["Zone Name"] for z in zones] == ["nova"]
     assert [p["Name"] for p in projects] == ["osbench"]
+    assert len(usage["Servers"]) == COUNT and float(usage["CPU Hours"]) > 0
     console, _, after = rest.rstrip().rpartition("\n[]\n[]")
     assert after == "", rest[-300:]  # no server and no port left after the delete
     assert "cli-1 login:" in console, console[-500:]

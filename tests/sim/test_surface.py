@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -169,6 +169,16 @@ async def test_neutron_next_links_keep_repeated_filters_and_fields_select(api: B
     assert body == {"network": {"name": "demo-network"}}
 
 
+async def test_neutron_lists_its_extensions(api: Both) -> None:
+    status, body, _ = await api.get("/networking/v2.0/extensions")
+    aliases = {e["alias"] for e in body["extensions"]}
+    assert status == 200 and {"security-group", "quotas", "port-security"} <= aliases
+    status, body, _ = await api.get("/networking/v2.0/extensions/quotas")
+    assert status == 200 and body["extension"]["alias"] == "quotas"
+    status, body, _ = await api.get("/networking/v2.0/extensions/l3-ha")
+    assert status == 404 and body["NeutronError"]["type"] == "HTTPNotFound"
+
+
 async def test_glance_in_filter_and_schemas(api: Both) -> None:
     image = api.sim.image_id
     other = "00000000-0000-4000-8000-000000000000"
@@ -252,6 +262,31 @@ async def test_host_id_is_novas_and_stable_across_restarts(api: Both) -> None:
         async with http.get(f"{again.base_url}/compute/v2.1/servers/{second}",
                             headers=headers) as resp:
             assert (await resp.json())["server"]["hostId"] == expected
+
+
+async def test_usage_counts_each_servers_life_within_the_period(api: Both) -> None:
+    ids = await api.boot(2)
+    born = [api.sim.servers[i].timeline.visible_at for i in ids]
+    api.clock.t = born[0] + 600.0
+    status, _ = await api.call("DELETE", f"/compute/v2.1/servers/{ids[0]}")
+    assert status == 204
+    api.clock.t = born[0] + 1200.0  # within the tokens' hour
+    # Ten minutes for the deleted one, the rest of the twenty for the other.
+    hours = (600.0 + api.clock.t - born[1]) / 3600
+    start = (api.sim.wall_origin + timedelta(seconds=born[0] - 3600.0)).isoformat()[:26]
+    path = f"/compute/v2.1/os-simple-tenant-usage/{api.sim.project_id}?start={start}"
+    status, body, _ = await api.get(path)
+    usage = body["tenant_usage"]
+    assert status == 200 and abs(usage["total_hours"] - hours) < 1e-6, usage
+    flavor = api.sim.flavors[api.sim.flavor_id]
+    assert abs(usage["total_vcpus_usage"] - hours * flavor.vcpus) < 1e-6
+    states = {u["instance_id"]: u["state"] for u in usage["server_usages"]}
+    assert states == {ids[0]: "terminated", ids[1]: "active"}
+    status, body, _ = await api.get("/compute/v2.1/os-simple-tenant-usage")
+    assert status == 403
+    status, body, _ = await api.get(f"/compute/v2.1/os-simple-tenant-usage?start={start}",
+                                    admin=True)
+    assert status == 200 and len(body["tenant_usages"]) == 1
 
 
 # -- admin-only APIs, server groups, Keystone ---------------------------------------

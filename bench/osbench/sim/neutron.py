@@ -163,8 +163,40 @@ async def show_quota_details(request: web.Request, now: float) -> web.Response:
     }})
 
 
+#: The API extensions whose behaviour the simulator has (alias, name): clients such as
+#: `openstack extension list` and the SDK's feature checks read this list.
+EXTENSIONS = (
+    ("binding", "Port Binding"), ("network-mtu", "Network MTU"),
+    ("port-security", "Port Security"), ("project-id", "project_id field enabled"),
+    ("quotas", "Quota management support"), ("quota_details", "Quota details extension"),
+    ("security-group", "security-group"),
+    ("standard-attr-description", "standard-attr-description"),
+    ("standard-attr-revisions", "Resource revision numbers"),
+    ("standard-attr-timestamp", "Resource timestamps"),
+)
+
+
+def _extension(alias: str, name: str) -> dict[str, Any]:
+    return {"alias": alias, "name": name, "description": name,
+            "updated": "2024-01-01T00:00:00-00:00", "links": []}
+
+
+async def list_extensions(request: web.Request, now: float) -> web.Response:
+    return web.json_response({"extensions": [_extension(a, n) for a, n in EXTENSIONS]})
+
+
+async def show_extension(request: web.Request, now: float) -> web.Response:
+    alias = request.match_info["alias"]
+    for known, name in EXTENSIONS:
+        if known == alias:
+            return web.json_response({"extension": _extension(alias, name)})
+    raise ApiError(404, f"Extension with alias {alias} does not exist", "HTTPNotFound")
+
+
 ROUTES = [
     Route("GET", "/", versions, authenticated=False),
+    Route("GET", "/v2.0/extensions", list_extensions),
+    Route("GET", "/v2.0/extensions/{alias}", show_extension),
     Route("GET", "/v2.0", version),
     Route("GET", "/v2.0/networks", list_networks),
     Route("GET", "/v2.0/networks/{network_id}", show_network),

@@ -1,6 +1,7 @@
 """Nova v2.1 APIs clients ask for besides servers and flavors: server groups
-(list/show/create/delete), availability zones, and the admin-only
-hypervisors and services.
+(list/show/create/delete), availability zones, the project's usage
+(`os-simple-tenant-usage`, `openstack usage show`), and the admin-only
+hypervisors, services and all projects' usage.
 
 Server groups only record what clients create (the scheduler model places
 servers without them); `openstack server group list` and Rally's cleanup,
@@ -14,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from osbench.sim.nova import FIXED_QUOTAS, microversion, respond
+from osbench.sim.nova_servers import parse_time
 from osbench.sim.server import (
     CLOUD,
     ApiError,
@@ -181,6 +183,64 @@ async def services(request: web.Request, now: float) -> web.Response:
     return respond(request, {"services": items})
 
 
+def _usage(request: web.Request, now: float) -> dict[str, Any]:
+    """The project's usage between the query's `start` and `end` (default: the
+    modelled now), each server counted from its creation to its deletion."""
+    cloud = request.app[CLOUD]
+    epoch = cloud.wall_origin.timestamp()
+    start = parse_time(request.query["start"], "start") - epoch if "start" in request.query \
+        else now
+    end = parse_time(request.query["end"], "end") - epoch if "end" in request.query else now
+    end = min(end, now)
+    servers: list[dict[str, Any]] = []
+    totals = {"hours": 0.0, "vcpus": 0.0, "memory_mb": 0.0, "local_gb": 0.0}
+    for server in cloud.servers.values():
+        born, gone = server.timeline.visible_at, server.deleted_at
+        if born > end or (gone is not None and gone < start):
+            continue  # lived outside the period
+        hours = max(0.0, min(end, gone if gone is not None else end) - max(start, born)) / 3600
+        flavor = server.flavor
+        totals["hours"] += hours
+        totals["vcpus"] += hours * flavor.vcpus
+        totals["memory_mb"] += hours * flavor.ram_mb
+        totals["local_gb"] += hours * flavor.disk_gb
+        state = server.state(now)
+        servers.append({
+            "instance_id": server.id, "name": server.name, "hours": hours,
+            "vcpus": flavor.vcpus, "memory_mb": flavor.ram_mb, "local_gb": flavor.disk_gb,
+            "flavor": flavor.name, "tenant_id": cloud.project_id,
+            "started_at": iso(cloud.wall_origin, born).rstrip("Z"),
+            "ended_at": None if gone is None else iso(cloud.wall_origin, gone).rstrip("Z"),
+            "state": "terminated" if state.status == "DELETED" else state.vm_state,
+            "uptime": int(max(0.0, (gone if gone is not None else now) - born)),
+        })
+    body: dict[str, Any] = {
+        "tenant_id": cloud.project_id, "total_hours": totals["hours"],
+        "total_vcpus_usage": totals["vcpus"], "total_memory_mb_usage": totals["memory_mb"],
+        "total_local_gb_usage": totals["local_gb"],
+        "start": iso(cloud.wall_origin, start).rstrip("Z"),
+        "stop": iso(cloud.wall_origin, end).rstrip("Z"),
+    }
+    if servers:
+        body["server_usages"] = servers
+    return body
+
+
+async def project_usage(request: web.Request, now: float) -> web.Response:
+    cloud = request.app[CLOUD]
+    if request.match_info["project_id"] not in (cloud.project_id, cloud.project_name):
+        return respond(request, {"tenant_usage": {}})  # Nova: an empty usage, not a 404
+    return respond(request, {"tenant_usage": _usage(request, now)})
+
+
+async def all_usage(request: web.Request, now: float) -> web.Response:
+    require_admin(request, "os_compute_api:os-simple-tenant-usage:list")
+    usage = _usage(request, now)
+    if request.query.get("detailed") not in ("1", "True", "true"):
+        usage.pop("server_usages", None)
+    return respond(request, {"tenant_usages": [usage] if usage["total_hours"] else []})
+
+
 def routes() -> list[Route]:
     """The routes of this module."""
     return [
@@ -193,5 +253,7 @@ def routes() -> list[Route]:
         Route("GET", "/v2.1/os-hypervisors", hypervisors),
         Route("GET", "/v2.1/os-hypervisors/detail", hypervisors),
         Route("GET", "/v2.1/os-services", services),
+        Route("GET", "/v2.1/os-simple-tenant-usage", all_usage),
+        Route("GET", "/v2.1/os-simple-tenant-usage/{project_id}", project_usage),
     ]
 
