@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import pytest
 
 from osbench import lab, results
 from osbench.api import compare_runs
+from osbench.hosts import close_all, connect, load_inventory
+from osbench.kinds.audit import probe, vantage
 from osbench.kinds.audit.report import changes, verdict
 from osbench.lab import LabConfig, planting
 from osbench.runner import Runner, RunOptions
@@ -136,3 +139,29 @@ params:
     assert run.table("cases")["metric.hosts_unanswered"].tolist() == [1.0]
     notes = run.table("audit_notes")["message"].tolist()
     assert any(n.startswith("host gone did not answer: gone: cannot connect") for n in notes)
+
+
+def test_an_inventory_host_as_the_probes_vantage(audit_lab: LabConfig) -> None:
+    """`vantage: host:client`: the probe helper runs on the lab's client over real SSH
+    (with this machine's Python: lab hosts share its filesystem) and probes the
+    network node's management address from there: sshd answers on 22, nothing on 23."""
+    inventory = load_inventory(lab.inventory_path(audit_lab.state_dir))
+    netnode = inventory.hosts["netnode"].address
+    hosts = connect(inventory)
+
+    async def go() -> tuple[dict[str, str | None], list[probe.Outcome]]:
+        try:
+            where = vantage.open_vantage("host:client", hosts, sys.executable)
+            routes = await where.routes([netnode])
+            probes = [probe.Probe("netnode", netnode, "tcp", 22, "open"),
+                      probe.Probe("netnode", netnode, "tcp", 23, "closed")]
+            outcomes = await where.run(probes, probe.Bounds(connect_timeout_s=1.0,
+                                                            budget_s=10), lambda o: None)
+            return routes, outcomes
+        finally:
+            await close_all(hosts)
+
+    routes, outcomes = asyncio.run(go())
+    assert routes == {netnode: inventory.hosts["client"].address}
+    assert [(o.probe.port, o.seen, o.finding) for o in outcomes] == [
+        (22, "open", "ok"), (23, "refused", "exposed")]
