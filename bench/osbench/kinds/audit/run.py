@@ -113,6 +113,9 @@ class AuditKind(Kind):
             await close_all(hosts)
 
         ctx.add_cleanup(close, f"close connections to {inventory.file}")
+        ctx.record("audit_notes", {"check": "versions", "level": "info", "message": (
+            f"inventory {inventory.file} (host keys: {inventory.host_key_policy}); roles "
+            + "; ".join(f"{r}: {', '.join(names)}" for r, names in roles.items()))})
         chosen = {name: host for name, host in hosts.items() if name in wanted}
         facts = await versions.collect_all(chosen, v.packages, v.config_files, v.timeout_s)
         role_of = {h: [r for r, names in roles.items() if h in names] for h in wanted}
@@ -163,6 +166,8 @@ class AuditKind(Kind):
                                        "message": SIM_SKIP})
             return
         where = await self._vantage(f, ctx)
+        ctx.record("audit_notes", {"check": "firewall", "level": "info",
+                                   "message": f"probes from {where.name}"})
         routes = ({} if f.vantage_address else await where.routes(
             sorted({a.address for i in found.instances for a in i.addresses})))
         probes = self._probes(f, found, ctx, routes)
