@@ -81,12 +81,12 @@ async def api() -> AsyncIterator[Both]:
         "code": 404, "message": "The resource could not be found."}}),
     ("PATCH", "/compute/v2.1/flavors", 405, {"badMethod": {
         "code": 405, "message": "The method is not allowed for the requested URL."}}),
-    ("GET", "/networking/v2.0/floatingips", 404, {"NeutronError": {
+    ("GET", "/networking/v2.0/qos/policies", 404, {"NeutronError": {
         "type": "HTTPNotFound", "message": "The resource could not be found.", "detail": ""}}),
     ("PUT", "/networking/v2.0/ports", 405, {"NeutronError": {
         "type": "HTTPMethodNotAllowed",
         "message": "The method is not allowed for the requested URL.", "detail": ""}}),
-    ("GET", "/identity/v3/domains", 404, {"error": {
+    ("GET", "/identity/v3/OS-FEDERATION/mappings", 404, {"error": {
         "code": 404, "title": "Not Found", "message": "The resource could not be found."}}),
     ("GET", "/image/v2/metadefs/namespaces", 404, {
         "code": "404 Not Found", "title": "Not Found",
@@ -293,13 +293,42 @@ async def test_usage_counts_each_servers_life_within_the_period(api: Both) -> No
 @pytest.mark.parametrize("path", [
     "/compute/v2.1/os-hypervisors", "/compute/v2.1/os-hypervisors/detail",
     "/compute/v2.1/os-services", "/compute/v2.1/os-availability-zone/detail",
-    "/identity/v3/users", "/identity/v3/projects",
+    "/compute/v2.1/os-aggregates", "/networking/v2.0/agents",
+    "/identity/v3/users", "/identity/v3/projects", "/identity/v3/services",
+    "/identity/v3/endpoints", "/identity/v3/domains", "/identity/v3/roles",
+    "/identity/v3/role_assignments",
 ])
 async def test_admin_apis_refuse_the_member(api: Both, path: str) -> None:
     status, body, _ = await api.get(path)
     assert status == 403, body
     status, body, _ = await api.get(path, admin=True)
     assert status == 200, body
+
+
+async def test_admin_listings_agree_with_the_catalog_and_tokens(api: Both) -> None:
+    _, services, _ = await api.get("/identity/v3/services", admin=True)
+    assert {s["type"] for s in services["services"]} == {"identity", "compute", "network",
+                                                         "image"}
+    _, endpoints, _ = await api.get("/identity/v3/endpoints?interface=public", admin=True)
+    ids = [e["id"] for e in endpoints["endpoints"]]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    _, roles, _ = await api.get("/identity/v3/roles", admin=True)
+    assert {r["name"] for r in roles["roles"]} == {"admin", "member", "reader"}
+    mine = f"/identity/v3/role_assignments?user.id={api.sim.user_id}"
+    status, assigned, _ = await api.get(mine)
+    by_id = {r["id"]: r["name"] for r in roles["roles"]}
+    assert status == 200
+    assert {by_id[a["role"]["id"]] for a in assigned["role_assignments"]} == {"member", "reader"}
+    _, hypervisors, _ = await api.get("/compute/v2.1/os-hypervisors", admin=True, version="2.96")
+    first = hypervisors["hypervisors"][0]
+    status, one, _ = await api.get(f"/compute/v2.1/os-hypervisors/{first['id']}", admin=True,
+                                   version="2.96")
+    assert status == 200 and one["hypervisor"]["hypervisor_hostname"] == "compute-00"
+    _, agents, _ = await api.get("/networking/v2.0/agents?agent_type=DHCP+agent", admin=True)
+    assert [a["binary"] for a in agents["agents"]] == ["neutron-dhcp-agent"]
+    for path in ("/networking/v2.0/routers", "/networking/v2.0/floatingips"):
+        status, body, _ = await api.get(path)
+        assert status == 200 and body == {path.rsplit("/", 1)[-1]: []}
 
 
 async def test_member_reads_its_projects_and_zones(api: Both) -> None:

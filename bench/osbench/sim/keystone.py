@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from osbench.sim.server import CLOUD, ApiError, Route, bad_request, json_body, token
-from osbench.sim.state import Token, User, iso_us
+from osbench.sim.state import Token, User, iso_us, stable_id
 
 if TYPE_CHECKING:
     from osbench.sim.cloud import SimCloud
@@ -75,7 +75,9 @@ def _user(cloud: SimCloud, name: str, password: Any) -> User:
 
 
 def _roles(user: User) -> list[dict[str, str]]:
-    return [{"id": f"{index:032x}", "name": role} for index, role in enumerate(user.roles, 1)]
+    """The user's roles, each with one id for every user (Keystone's are per role)."""
+    return [{"id": stable_id(f"role/{role}").replace("-", ""), "name": role}
+            for role in user.roles]
 
 
 def _token_body(cloud: SimCloud, record: Token, issued: float) -> dict[str, Any]:
@@ -155,12 +157,13 @@ def _collection(request: web.Request, key: str, items: list[dict[str, Any]]) -> 
         "self": f"{base}{request.path_qs}", "previous": None, "next": None}})
 
 
-def _may_list(request: web.Request, user_id: str | None = None) -> None:
+def _may_list(request: web.Request, user_id: str | None = None,
+              action: str = "identity:list_projects") -> None:
     """Keystone's default policy: admin lists all; a user reads only itself."""
     record = token(request)
     if not record.user.admin and (user_id is None or user_id != record.user.id):
         raise ApiError(403, "You are not authorized to perform the requested action: "
-                            "identity:list_projects.")
+                            f"{action}.")
 
 
 async def list_projects(request: web.Request, now: float) -> web.Response:
@@ -214,13 +217,89 @@ def catalog(base: str, region: str) -> list[dict[str, Any]]:
             "name": name,
             "id": f"{index:032x}",
             "endpoints": [
-                {"id": f"{index + 100:032x}", "interface": iface, "region": region,
+                {"id": f"{index * 10 + number:032x}", "interface": iface, "region": region,
                  "region_id": region, "url": url}
-                for iface in ("public", "internal")
+                for number, iface in enumerate(("public", "internal"))
             ],
         }
         for index, (kind, name, url) in enumerate(services, start=1)
     ]
+
+
+def _links(request: web.Request, kind: str, item_id: str) -> dict[str, str]:
+    return {"self": f"{request.app[CLOUD].base_url}/identity/v3/{kind}/{item_id}"}
+
+
+async def list_services(request: web.Request, now: float) -> web.Response:
+    """The catalog's services (admin), as `openstack service list` reads them."""
+    _may_list(request, action="identity:list_services")
+    cloud = request.app[CLOUD]
+    items = [{"id": s["id"], "type": s["type"], "name": s["name"], "enabled": True,
+              "description": "", "links": _links(request, "services", s["id"])}
+             for s in catalog(cloud.base_url, cloud.region)]
+    if "type" in request.query:
+        items = [i for i in items if i["type"] == request.query["type"]]
+    return _collection(request, "services", items)
+
+
+async def list_endpoints(request: web.Request, now: float) -> web.Response:
+    _may_list(request, action="identity:list_endpoints")
+    cloud = request.app[CLOUD]
+    items = [{**{k: e[k] for k in ("id", "interface", "region", "region_id", "url")},
+              "service_id": s["id"], "enabled": True,
+              "links": _links(request, "endpoints", e["id"])}
+             for s in catalog(cloud.base_url, cloud.region) for e in s["endpoints"]]
+    for key in ("interface", "service_id", "region_id"):
+        if key in request.query:
+            items = [i for i in items if i[key] == request.query[key]]
+    return _collection(request, "endpoints", items)
+
+
+async def list_regions(request: web.Request, now: float) -> web.Response:
+    region = request.app[CLOUD].region
+    return _collection(request, "regions", [{
+        "id": region, "description": "", "parent_region_id": None,
+        "links": _links(request, "regions", region)}])
+
+
+async def list_domains(request: web.Request, now: float) -> web.Response:
+    _may_list(request, action="identity:list_domains")
+    return _collection(request, "domains", [{
+        "id": "default", "name": "Default", "description": "The default domain",
+        "enabled": True, "tags": [], "options": {},
+        "links": _links(request, "domains", "default")}])
+
+
+def _all_roles(request: web.Request) -> dict[str, str]:
+    """Every role any user holds, by name: its id (as the token lists them)."""
+    roles: dict[str, str] = {}
+    for user in request.app[CLOUD].users.values():
+        roles.update({r["name"]: r["id"] for r in _roles(user)})
+    return roles
+
+
+async def list_roles(request: web.Request, now: float) -> web.Response:
+    _may_list(request, action="identity:list_roles")
+    return _collection(request, "roles", [
+        {"id": role_id, "name": name, "domain_id": None, "description": None, "options": {},
+         "links": _links(request, "roles", role_id)}
+        for name, role_id in _all_roles(request).items()])
+
+
+async def list_role_assignments(request: web.Request, now: float) -> web.Response:
+    """Each user's roles on the project; a member may ask for its own (`user.id`)."""
+    cloud = request.app[CLOUD]
+    wanted = request.query.get("user.id")
+    _may_list(request, wanted, action="identity:list_role_assignments")
+    items = [{"role": {"id": role["id"]}, "user": {"id": user.id},
+              "scope": {"project": {"id": cloud.project_id}},
+              "links": {"assignment": f"{cloud.base_url}/identity/v3/projects/"
+                                      f"{cloud.project_id}/users/{user.id}/roles/{role['id']}"}}
+             for user in cloud.users.values() for role in _roles(user)
+             if wanted is None or user.id == wanted]
+    base = cloud.base_url
+    return web.json_response({"role_assignments": items, "links": {
+        "self": f"{base}{request.path_qs}", "previous": None, "next": None}})
 
 
 ROUTES = [
@@ -235,4 +314,10 @@ ROUTES = [
     Route("GET", "/v3/users", list_users),
     Route("GET", "/v3/users/{user_id}", show_user),
     Route("GET", "/v3/users/{user_id}/projects", user_projects),
+    Route("GET", "/v3/services", list_services),
+    Route("GET", "/v3/endpoints", list_endpoints),
+    Route("GET", "/v3/regions", list_regions),
+    Route("GET", "/v3/domains", list_domains),
+    Route("GET", "/v3/roles", list_roles),
+    Route("GET", "/v3/role_assignments", list_role_assignments),
 ]

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from osbench.sim import neutron_secgroups
 from osbench.sim.paging import next_href, select_fields
-from osbench.sim.server import CLOUD, ApiError, Route, query_int
-from osbench.sim.state import Network, Port, iso, port_body
+from osbench.sim.server import CLOUD, ApiError, Route, query_int, require_admin
+from osbench.sim.state import Network, Port, iso, port_body, stable_id
 
 
 async def versions(request: web.Request, now: float) -> web.Response:
@@ -181,6 +181,30 @@ def _extension(alias: str, name: str) -> dict[str, Any]:
             "updated": "2024-01-01T00:00:00-00:00", "links": []}
 
 
+async def list_empty(request: web.Request, now: float) -> web.Response:
+    """Routers and floating IPs: the simulated project has none (one tenant network)."""
+    return _paged(request, [], request.path.rsplit("/", 1)[-1])
+
+
+async def list_agents(request: web.Request, now: float) -> web.Response:
+    """The modelled agents (admin only): the one DHCP agent whose backlog the model
+    keeps, and an Open vSwitch agent per compute host."""
+    require_admin(request, "get_agent")
+    cloud = request.app[CLOUD]
+    stamp = iso(cloud.wall_origin, now).replace("T", " ").rstrip("Z")
+    rows = [("DHCP agent", "neutron-dhcp-agent", "network-0", "dhcp_agent")]
+    rows += [("Open vSwitch agent", "neutron-openvswitch-agent", f"compute-{i:02d}", "N/A")
+             for i in range(cloud.profile.compute.hosts)]
+    items: list[dict[str, Any]] = [
+        {"id": stable_id(f"agent/{binary}/{host}"), "agent_type": kind, "binary": binary,
+         "host": host, "topic": topic, "alive": True, "admin_state_up": True,
+         "availability_zone": "nova" if kind == "DHCP agent" else None,
+         "heartbeat_timestamp": stamp, "description": None, "configurations": {}}
+        for kind, binary, host, topic in rows]
+    keys = ("agent_type", "binary", "host")
+    return _paged(request, [i for i in items if _matches(i, request, keys)], "agents")
+
+
 async def list_extensions(request: web.Request, now: float) -> web.Response:
     return web.json_response({"extensions": [_extension(a, n) for a, n in EXTENSIONS]})
 
@@ -197,6 +221,9 @@ ROUTES = [
     Route("GET", "/", versions, authenticated=False),
     Route("GET", "/v2.0/extensions", list_extensions),
     Route("GET", "/v2.0/extensions/{alias}", show_extension),
+    Route("GET", "/v2.0/routers", list_empty),
+    Route("GET", "/v2.0/floatingips", list_empty),
+    Route("GET", "/v2.0/agents", list_agents),
     Route("GET", "/v2.0", version),
     Route("GET", "/v2.0/networks", list_networks),
     Route("GET", "/v2.0/networks/{network_id}", show_network),

@@ -137,8 +137,27 @@ def _id(request: web.Request, kind: str, index: int) -> str | int:
 
 async def hypervisors(request: web.Request, now: float) -> web.Response:
     require_admin(request, "os_compute_api:os-hypervisors:list")
+    return respond(request, {"hypervisors": _hypervisors(
+        request, now, request.path.endswith("/detail"))})
+
+
+async def show_hypervisor(request: web.Request, now: float) -> web.Response:
+    require_admin(request, "os_compute_api:os-hypervisors:show")
+    wanted = request.match_info["hypervisor_id"]
+    for item in _hypervisors(request, now, True):
+        if str(item["id"]) == wanted:
+            return respond(request, {"hypervisor": item})
+    raise ApiError(404, f"Hypervisor with ID '{wanted}' could not be found.")
+
+
+async def aggregates(request: web.Request, now: float) -> web.Response:
+    """No host aggregates: the one zone is Nova's default."""
+    require_admin(request, "os_compute_api:os-aggregates:index")
+    return respond(request, {"aggregates": []})
+
+
+def _hypervisors(request: web.Request, now: float, detail: bool) -> list[dict[str, Any]]:
     cloud = request.app[CLOUD]
-    detail = request.path.endswith("/detail")
     running: dict[str, int] = {}
     for server in cloud.servers.values():
         host = server.timeline.host
@@ -160,7 +179,7 @@ async def hypervisors(request: web.Request, now: float) -> web.Response:
                             running_vms=running.get(host, 0), disk_available_least=2000,
                             cpu_info="{}")
         items.append(item)
-    return respond(request, {"hypervisors": items})
+    return items
 
 
 async def services(request: web.Request, now: float) -> web.Response:
@@ -252,6 +271,8 @@ def routes() -> list[Route]:
         Route("GET", "/v2.1/os-availability-zone/detail", availability_zones),
         Route("GET", "/v2.1/os-hypervisors", hypervisors),
         Route("GET", "/v2.1/os-hypervisors/detail", hypervisors),
+        Route("GET", "/v2.1/os-hypervisors/{hypervisor_id}", show_hypervisor),
+        Route("GET", "/v2.1/os-aggregates", aggregates),
         Route("GET", "/v2.1/os-services", services),
         Route("GET", "/v2.1/os-simple-tenant-usage", all_usage),
         Route("GET", "/v2.1/os-simple-tenant-usage/{project_id}", project_usage),
