@@ -264,3 +264,68 @@ def test_raise_open_file_limit_raises_the_soft_limit_to_the_hard_one() -> None:
         assert raise_open_file_limit() == hard  # again: nothing to do
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# -- floods (issue 19) -----------------------------------------------------
+
+async def test_a_100_mb_chunked_body_is_cut_off_at_the_limit(seen: list[Arrival]) -> None:
+    async with serving(seen) as srv:
+        sent = 0
+        chunk = b"%x\r\n%s\r\n" % (8192, b"x" * 8192)  # the limit (16 KB) in the 3rd
+        async with connection(srv.port) as (reader, writer):
+            writer.write(f"POST /{srv.token}/vm-1/ HTTP/1.1\r\nHost: x\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n".encode())
+            with contextlib.suppress(ConnectionError):
+                while sent < 100 * 2**20:  # stops at the server's answer, or its reset
+                    writer.write(chunk)
+                    await writer.drain()
+                    sent += len(chunk)
+                    if reader.at_eof() or reader._buffer:  # the answer came
+                        break
+            with contextlib.suppress(ConnectionError):
+                response = await asyncio.wait_for(reader.read(), PATIENCE_S)
+                assert response == b"" or response.startswith(b"HTTP/1.1 413 "), response[:80]
+        # Refused at the limit, not read to its end (1-4 MB sent here: kernel buffers).
+        assert sent < 16 * 2**20, sent  # LINGER_BYTES read, the rest in socket buffers
+        assert (await post(srv.port, srv.token, "vm-2"))[0] == 200
+    assert [a.instance_id for a in seen] == ["vm-2"]
+
+
+async def test_5000_concurrent_bogus_requests_leave_phone_homes_recorded(
+        seen: list[Arrival]) -> None:
+    if raise_open_file_limit() < 2 * 5000 + 512:
+        pytest.skip("needs an open-file limit of 10,512 for both ends of 5000 connections")
+    bogus = [b"POST /wrong-token-123/vm-1/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+             b"GARBAGE\r\n\r\n", b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+             b"POST /{token}/vm-9/ HTTP/1.1\r\nContent-Type: application/json\r\n"
+             b"Content-Length: 5\r\n\r\n[1,2]"]
+
+    async def attack(index: int) -> int:
+        try:
+            async with connection(server.port) as (reader, writer):
+                writer.write(bogus[index % len(bogus)].replace(b"{token}",
+                                                                server.token.encode()))
+                response = await asyncio.wait_for(reader.read(), PATIENCE_S * 3)
+            return int(response.split()[1]) if response else 0
+        except (ConnectionError, TimeoutError):
+            return 0
+
+    async with serving(seen) as server:
+        ids = [f"vm-{i}" for i in range(50)]
+        server.expect(ids)
+        attacks = [asyncio.create_task(attack(i)) for i in range(5000)]
+        guests = [asyncio.create_task(post(server.port, server.token, instance_id,
+                                           f"127.0.0.{2 + i}"))
+                  for i, instance_id in enumerate(ids)]
+        statuses = [status for status, _ in await asyncio.gather(*guests)]
+        answered = await asyncio.gather(*attacks)
+        assert statuses == [200] * len(ids)
+        assert server.phoned_home() == set(ids)
+        # The attack was answered (or refused over the per-source cap), never recorded.
+        assert set(answered) <= {0, 400, 403}, set(answered)
+        assert answered.count(403) > 0 and answered.count(400) > 0
+        async with asyncio.timeout(PATIENCE_S):
+            while server.open_connections:  # noqa: ASYNC110 - no event to wait on
+                await asyncio.sleep(0.01)
+        assert (await post(server.port, server.token, "vm-0"))[0] == 200
+    assert sorted(a.instance_id for a in seen if not a.duplicate) == sorted(ids)

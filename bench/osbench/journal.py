@@ -19,7 +19,8 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -57,6 +58,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _line(table: str, row: Mapping[str, Any]) -> str:
+    """One journal line. NaN and infinities are rare: the row is cleaned only
+    when dumping it as it is fails on one (cleaning each value always cost
+    ~3 us of a phone-home's ~60 us, issue 19)."""
+    try:
+        return dumps({"table": table, **row}) + "\n"
+    except ValueError:
+        return dumps({"table": table, **{k: _clean(v) for k, v in row.items()}}) + "\n"
+
+
 def dumps(obj: Any) -> str:
     """One JSON document on one line, as the journal writes it."""
     return json.dumps(obj, default=_json_default, separators=(",", ":"), allow_nan=False)
@@ -80,6 +91,8 @@ class Journal:
         self.path = path
         self.manifest = manifest
         self.events_written = 0
+        # record() may be called from the registration server's thread too.
+        self._lock = threading.Lock()
         self._events: IO[str] | None = (path / EVENTS).open("a", encoding="utf-8", buffering=1)
 
     @classmethod
@@ -104,11 +117,17 @@ class Journal:
 
     def record(self, table: str, row: Mapping[str, Any]) -> None:
         """Append one row of `table`; it reaches the OS before this returns."""
-        if self._events is None:
-            raise RuntimeError(f"journal {self.path} is closed")
-        line = dumps({"table": table, **{k: _clean(v) for k, v in row.items()}})
-        self._events.write(line + "\n")
-        self.events_written += 1
+        self.record_many(table, (row,))
+
+    def record_many(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append rows of `table` in one write; they reach the OS before this
+        returns. Safe to call from any thread."""
+        text = "".join(_line(table, row) for row in rows)
+        with self._lock:
+            if self._events is None:
+                raise RuntimeError(f"journal {self.path} is closed")
+            self._events.write(text)
+            self.events_written += text.count("\n")
 
     def update_manifest(self, **fields: Any) -> None:
         """Set manifest fields and rewrite it atomically."""
@@ -121,8 +140,9 @@ class Journal:
         self.update_manifest(status=status, ended_at=datetime.now(UTC), **fields)
 
     def close(self) -> None:
-        if self._events is not None:
-            self._events.flush()
-            os.fsync(self._events.fileno())
-            self._events.close()
-            self._events = None
+        with self._lock:
+            if self._events is not None:
+                self._events.flush()
+                os.fsync(self._events.fileno())
+                self._events.close()
+                self._events = None

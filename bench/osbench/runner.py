@@ -25,7 +25,7 @@ import signal
 import traceback
 import zlib
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +121,11 @@ class _Context(CaseContext):
         full = {"case": self.case.case_id, **row}
         self._runner.journal.record(table, full)
         self.rows[table].append(full)
+
+    def record_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        fulls = [{"case": self.case.case_id, **row} for row in rows]
+        self._runner.journal.record_many(table, fulls)  # one write, under its lock
+        self.rows[table].extend(fulls)  # one call: atomic beside the run's own thread
 
     def progress(self, **counters: int) -> None:
         self._runner.progress.update(**counters)

@@ -155,6 +155,12 @@ class CaseContext(ABC):
     def record(self, table: str, row: Mapping[str, Any]) -> None:
         """Journal one row of `table` now (the case id is added)."""
 
+    def record_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Journal rows of `table` now, from any thread (the registration server's
+        own): the runner's context writes them at once under the journal's lock."""
+        for row in rows:
+            self.record(table, row)
+
     @abstractmethod
     def progress(self, **counters: int) -> None:
         """Show the case's live counters, e.g. `requested=100, active=40`."""

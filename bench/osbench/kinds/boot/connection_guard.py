@@ -11,20 +11,17 @@ starts (oversize), and counts each in `closed_early`. The body timeout (408) is
 the HTTP handler's; it counts here too, as "body". Complaints are logged from
 this module's logger, which the server throttles (`osbench.logthrottle`).
 
-The HTTP itself is aiohttp's request handler, which `_Connection` wraps:
-aiohttp has no header timeout, and only recent versions time out a silent client.
+The timers themselves belong to each connection's protocol
+(`registration_http.RequestProtocol`), which asks the guard to `admit` it, reports
+`closed` reasons, and is `release`d when it closes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 from collections import Counter
-from collections.abc import Callable
-from typing import cast
-
-from aiohttp import web
+from typing import Protocol
 
 from osbench.fdlimit import raise_open_file_limit
 
@@ -78,15 +75,20 @@ def peer_address(remote: str | None) -> tuple[str, str]:
     return remote, "ipv4"
 
 
+class Guarded(Protocol):
+    """What the guard holds of an admitted connection: a way to cut it."""
+
+    def abort(self) -> None: ...
+
+
 class ConnectionGuard:
-    """Admits connections under the caps and closes those that stall.
+    """Admits connections under the caps and counts those cut short.
 
     Caps left None are set by `set_caps` (the server calls it on starting) from
-    the open-file limit. `protocol(make_handler)` is what the listening socket
-    creates per accepted connection; `make_handler` gives the aiohttp handler it
-    hands admitted ones to. The handler calls `request_started` once a request's
-    headers are complete, which ends the header timeout (the body timeout is the
-    handler's own; it reports a 408 with `closed("body", source)`).
+    the open-file limit. Each accepted connection calls `admit` with its source
+    address, `closed` with the reason it cut itself short (its own idle, header
+    and body timers), and `release` when it is gone. Used from the server's own
+    thread only; the counters are read from others (one read each).
     """
 
     def __init__(self, *, max_connections: int | None, max_connections_per_source: int | None,
@@ -108,7 +110,7 @@ class ConnectionGuard:
         #: Connections refused or cut short, by reason: "per_source", "total"
         #: (refused over a cap), "idle", "header", "oversize" (closed), "body" (408).
         self.closed_early: Counter[str] = Counter()
-        self._connections: dict[asyncio.Transport, _Connection] = {}
+        self._connections: set[Guarded] = set()
         self._open_per_source: Counter[str] = Counter()
 
     def set_caps(self) -> tuple[int, int]:
@@ -121,25 +123,14 @@ class ConnectionGuard:
             self.max_connections_per_source = max(1, self.max_connections // SOURCE_SHARE)
         return self.max_connections, self.max_connections_per_source
 
-    def protocol(self, make_handler: Callable[[], web.RequestHandler]) -> asyncio.Protocol:
-        """A protocol for one accepted connection (a `create_server` factory's product)."""
-        return _Connection(self, make_handler)
-
     @property
     def open_connections(self) -> int:
         """Connections open now (admitted, not yet closed)."""
         return len(self._connections)
 
-    def request_started(self, transport: asyncio.BaseTransport | None) -> None:
-        """The request on `transport` has its headers: the header timeout no longer applies."""
-        connection = (self._connections.get(cast(asyncio.Transport, transport))
-                      if transport is not None else None)
-        if connection is not None:
-            connection.request_started()
-
     def abort_all(self) -> None:
         """Close every open connection at once (the server is stopping)."""
-        for connection in list(self._connections.values()):
+        for connection in list(self._connections):
             connection.abort()
 
     def closed(self, reason: str, source: str) -> None:
@@ -165,111 +156,20 @@ class ConnectionGuard:
             log.warning("answered 408 to %s: body not complete in %g s (body_timeout_s)",
                         source, self.body_timeout_s)
 
-    def _admit(self, connection: _Connection, transport: asyncio.Transport) -> str | None:
-        """Count a new connection in; the reason it is refused, or None."""
+    def admit(self, connection: Guarded, source: str) -> str | None:
+        """Count a new connection from `source` in; the reason it is refused, or None."""
         assert self.max_connections is not None and self.max_connections_per_source is not None
-        if self._open_per_source[connection.source] >= self.max_connections_per_source:
+        if self._open_per_source[source] >= self.max_connections_per_source:
             return "per_source"
         if len(self._connections) >= self.max_connections:
             return "total"
-        self._open_per_source[connection.source] += 1
-        self._connections[transport] = connection
+        self._open_per_source[source] += 1
+        self._connections.add(connection)
         return None
 
-    def _release(self, connection: _Connection, transport: asyncio.Transport) -> None:
-        del self._connections[transport]
-        self._open_per_source[connection.source] -= 1
-        if not self._open_per_source[connection.source]:
-            del self._open_per_source[connection.source]
-
-
-class _Connection(asyncio.Protocol):
-    """One accepted connection: admitted under the guard's caps, closed when it
-    stalls, its HTTP handled by the aiohttp handler it wraps."""
-
-    def __init__(self, guard: ConnectionGuard,
-                 make_handler: Callable[[], web.RequestHandler]) -> None:
-        self._guard = guard
-        self._make_handler = make_handler
-        self._handler: web.RequestHandler | None = None  # None: refused or not yet made
-        self.transport: asyncio.Transport | None = None
-        self.source = ""
-        self._received = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._first_byte_at: float | None = None
-        self._in_request = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.Transport, transport)  # a stream transport: TCP
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
-        self.source = peer_address(str(peer[0]) if peer else None)[0]
-        refused = self._guard._admit(self, transport)
-        if refused is not None:
-            transport.abort()  # at once: frees the descriptor without a FIN wait
-            self._guard.closed(refused, self.source)
-            return
-        self._handler = self._make_handler()
-        self._handler.connection_made(transport)
-        self._arm(self._guard.idle_timeout_s)
-
-    def data_received(self, data: bytes) -> None:
-        if self._handler is None:
-            return
-        if not self._in_request:
-            if self._first_byte_at is None:
-                self._first_byte_at = asyncio.get_running_loop().time()
-                self._arm(self._guard.header_timeout_s)
-            self._received += len(data)
-            if self._received > MAX_HEAD_BYTES + self._guard.max_body_bytes:
-                self._close_early("oversize")
-                return
-        self._handler.data_received(data)
-
-    def eof_received(self) -> None:
-        if self._handler is not None:
-            self._handler.eof_received()
-
-    def pause_writing(self) -> None:
-        if self._handler is not None:
-            self._handler.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._handler is not None:
-            self._handler.resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        handler, self._handler = self._handler, None
-        if handler is None:
-            return
-        self._disarm()
-        assert self.transport is not None
-        self._guard._release(self, self.transport)
-        handler.connection_lost(exc)
-
-    def request_started(self) -> None:
-        """Headers are complete: from here the handler's body timeout applies."""
-        self._in_request = True
-        self._disarm()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _arm(self, timeout_s: float) -> None:
-        self._disarm()
-        self._timer = asyncio.get_running_loop().call_later(timeout_s, self._expire)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expire(self) -> None:
-        self._timer = None
-        if not self._in_request:
-            self._close_early("idle" if self._first_byte_at is None else "header")
-
-    def _close_early(self, reason: str) -> None:
-        self._guard.closed(reason, self.source)
-        self.abort()
+    def release(self, connection: Guarded, source: str) -> None:
+        """An admitted connection is gone: its place is free."""
+        self._connections.discard(connection)
+        self._open_per_source[source] -= 1
+        if not self._open_per_source[source]:
+            del self._open_per_source[source]

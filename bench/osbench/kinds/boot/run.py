@@ -128,7 +128,10 @@ class BootKind(Kind):
         port = p.phone_home_port if p.phone_home_port is not None else (
             0 if target.simulated else REAL_CLOUD_PHONE_HOME_PORT)
         registration = RegistrationServer(
-            clock=ctx.clock, on_arrival=lambda a: ctx.record("phone_home", _arrival_row(a)),
+            # Called from the server's thread once per batch of requests, before
+            # their replies (issue 19).
+            clock=ctx.clock, journal=lambda arrivals: ctx.record_many(
+                "phone_home", [_arrival_row(a) for a in arrivals]),
             host=p.phone_home_bind, port=port,
             advertised_url=p.phone_home_url)
         try:
@@ -200,7 +203,9 @@ def _arrival_row(a: Arrival) -> dict[str, Any]:
     return {
         "instance_id": a.instance_id, "hostname": a.hostname, "fqdn": a.fqdn,
         "source_address": a.source_address, "address_family": a.address_family,
-        "user_agent": a.user_agent, "arrived_at": a.wall_time, "monotonic": a.monotonic,
+        # Pre-formatted: the journal's default= for a datetime cost ~9% of a request.
+        "user_agent": a.user_agent, "arrived_at": a.wall_time.isoformat(),
+        "monotonic": a.monotonic,
         "known": a.known, "duplicate": a.duplicate,
     }
 
