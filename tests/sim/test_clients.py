@@ -182,11 +182,18 @@ def test_openstack_cli_workflow(served: Served, tmp_path: Path) -> None:
 
 
 def test_admin_cli_lists_hypervisors_services_zones_and_users(served: Served) -> None:
-    (hypervisors, services, zones, users), _ = osc(served, [
+    (hypervisors, services, zones, users, assignments, endpoints), _ = osc(served, [
         "hypervisor list -f json", "compute service list -f json",
-        "availability zone list --long -f json", "user list -f json"], cloud="sim-admin")
+        "availability zone list --long -f json", "user list -f json",
+        "role assignment list --names -f json", "endpoint list -f json"], cloud="sim-admin")
     assert len(hypervisors) == 40 and {h["State"] for h in hypervisors} == {"up"}
     assert {s["Binary"] for s in services} == {"nova-compute", "nova-conductor",
                                                "nova-scheduler"}
     assert {z["Zone Name"] for z in zones} == {"nova", "internal"}
     assert {u["Name"] for u in users} == {"osbench", "admin"}
+    assert {(a["Role"], a["User"]) for a in assignments} == {
+        ("member", "osbench@Default"), ("reader", "osbench@Default"),
+        ("admin", "admin@Default"), ("member", "admin@Default"), ("reader", "admin@Default")}
+    assert {(e["Service Type"], e["Interface"]) for e in endpoints} == {
+        (kind, interface) for kind in ("identity", "compute", "network", "image")
+        for interface in ("public", "internal")}

@@ -324,6 +324,16 @@ async def test_admin_listings_agree_with_the_catalog_and_tokens(api: Both) -> No
     status, one, _ = await api.get(f"/compute/v2.1/os-hypervisors/{first['id']}", admin=True,
                                    version="2.96")
     assert status == 200 and one["hypervisor"]["hypervisor_hostname"] == "compute-00"
+    status, stats, _ = await api.get("/compute/v2.1/os-hypervisors/statistics", admin=True)
+    assert status == 200 and stats["hypervisor_statistics"]["count"] == 40
+    status, _, _ = await api.get("/compute/v2.1/os-hypervisors/statistics", admin=True,
+                                 version="2.88")
+    assert status == 404  # removed at 2.88
+    service = services["services"][0]
+    status, one, _ = await api.get(f"/identity/v3/services/{service['id']}", admin=True)
+    assert status == 200 and one["service"] == service
+    _, named, _ = await api.get(f"{mine}&include_names=true")
+    assert {a["user"]["name"] for a in named["role_assignments"]} == {"osbench"}
     _, agents, _ = await api.get("/networking/v2.0/agents?agent_type=DHCP+agent", admin=True)
     assert [a["binary"] for a in agents["agents"]] == ["neutron-dhcp-agent"]
     for path in ("/networking/v2.0/routers", "/networking/v2.0/floatingips"):

@@ -230,13 +230,25 @@ def _links(request: web.Request, kind: str, item_id: str) -> dict[str, str]:
     return {"self": f"{request.app[CLOUD].base_url}/identity/v3/{kind}/{item_id}"}
 
 
+def _services(request: web.Request) -> list[dict[str, Any]]:
+    cloud = request.app[CLOUD]
+    return [{"id": s["id"], "type": s["type"], "name": s["name"], "enabled": True,
+             "description": "", "links": _links(request, "services", s["id"])}
+            for s in catalog(cloud.base_url, cloud.region)]
+
+
+async def show_service(request: web.Request, now: float) -> web.Response:
+    _may_list(request, action="identity:get_service")
+    for service in _services(request):
+        if service["id"] == request.match_info["service_id"]:
+            return web.json_response({"service": service})
+    raise ApiError(404, f"Could not find service: {request.match_info['service_id']}.")
+
+
 async def list_services(request: web.Request, now: float) -> web.Response:
     """The catalog's services (admin), as `openstack service list` reads them."""
     _may_list(request, action="identity:list_services")
-    cloud = request.app[CLOUD]
-    items = [{"id": s["id"], "type": s["type"], "name": s["name"], "enabled": True,
-              "description": "", "links": _links(request, "services", s["id"])}
-             for s in catalog(cloud.base_url, cloud.region)]
+    items = _services(request)
     if "type" in request.query:
         items = [i for i in items if i["type"] == request.query["type"]]
     return _collection(request, "services", items)
@@ -291,12 +303,22 @@ async def list_role_assignments(request: web.Request, now: float) -> web.Respons
     cloud = request.app[CLOUD]
     wanted = request.query.get("user.id")
     _may_list(request, wanted, action="identity:list_role_assignments")
-    items = [{"role": {"id": role["id"]}, "user": {"id": user.id},
-              "scope": {"project": {"id": cloud.project_id}},
-              "links": {"assignment": f"{cloud.base_url}/identity/v3/projects/"
-                                      f"{cloud.project_id}/users/{user.id}/roles/{role['id']}"}}
-             for user in cloud.users.values() for role in _roles(user)
-             if wanted is None or user.id == wanted]
+    names = request.query.get("include_names", "").lower() in ("1", "true")
+    default = {"id": "default", "name": "Default"}
+    items = []
+    for user in cloud.users.values():
+        if wanted is not None and user.id != wanted:
+            continue
+        for role in _roles(user):
+            items.append({
+                "role": dict(role) if names else {"id": role["id"]},
+                "user": {"id": user.id, "name": user.name, "domain": default} if names
+                else {"id": user.id},
+                "scope": {"project": {**_project_ref(cloud)} if names
+                          else {"id": cloud.project_id}},
+                "links": {"assignment": f"{cloud.base_url}/identity/v3/projects/"
+                                        f"{cloud.project_id}/users/{user.id}/roles/{role['id']}"},
+            })
     base = cloud.base_url
     return web.json_response({"role_assignments": items, "links": {
         "self": f"{base}{request.path_qs}", "previous": None, "next": None}})
@@ -315,6 +337,7 @@ ROUTES = [
     Route("GET", "/v3/users/{user_id}", show_user),
     Route("GET", "/v3/users/{user_id}/projects", user_projects),
     Route("GET", "/v3/services", list_services),
+    Route("GET", "/v3/services/{service_id}", show_service),
     Route("GET", "/v3/endpoints", list_endpoints),
     Route("GET", "/v3/regions", list_regions),
     Route("GET", "/v3/domains", list_domains),

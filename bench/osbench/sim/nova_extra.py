@@ -150,6 +150,19 @@ async def show_hypervisor(request: web.Request, now: float) -> web.Response:
     raise ApiError(404, f"Hypervisor with ID '{wanted}' could not be found.")
 
 
+async def hypervisor_statistics(request: web.Request, now: float) -> web.Response:
+    """The hypervisors' totals; gone from 2.88, where Nova answers 404."""
+    require_admin(request, "os_compute_api:os-hypervisors:statistics")
+    if microversion(request) >= (2, 88):
+        raise ApiError(404, "The resource could not be found.")
+    items = _hypervisors(request, now, True)
+    keys = ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
+            "free_ram_mb", "free_disk_gb", "current_workload", "running_vms",
+            "disk_available_least")
+    stats = {key: sum(item[key] for item in items) for key in keys}
+    return respond(request, {"hypervisor_statistics": {"count": len(items), **stats}})
+
+
 async def aggregates(request: web.Request, now: float) -> web.Response:
     """No host aggregates: the one zone is Nova's default."""
     require_admin(request, "os_compute_api:os-aggregates:index")
@@ -271,6 +284,7 @@ def routes() -> list[Route]:
         Route("GET", "/v2.1/os-availability-zone/detail", availability_zones),
         Route("GET", "/v2.1/os-hypervisors", hypervisors),
         Route("GET", "/v2.1/os-hypervisors/detail", hypervisors),
+        Route("GET", "/v2.1/os-hypervisors/statistics", hypervisor_statistics),
         Route("GET", "/v2.1/os-hypervisors/{hypervisor_id}", show_hypervisor),
         Route("GET", "/v2.1/os-aggregates", aggregates),
         Route("GET", "/v2.1/os-services", services),
