@@ -62,6 +62,17 @@ def _remove(names: Sequence[str]) -> None:
         subprocess.run(["ip", "link", "del", f"{name}r"], capture_output=True)
 
 
+def filter_ingress(netns: str, allowed: Sequence[int]) -> None:
+    """Drop every packet into `netns` but replies and new TCP to `allowed` (as
+    Neutron's iptables driver does for a port whose groups open those ports)."""
+    inside = ["ip", "netns", "exec", netns, "iptables"]
+    _run(*inside, "-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+         "-j", "ACCEPT")
+    for port in allowed:
+        _run(*inside, "-A", "INPUT", "-p", "tcp", "--dport", str(port), "-j", "ACCEPT")
+    _run(*inside, "-P", "INPUT", "DROP")
+
+
 @dataclass(frozen=True)
 class Spec:
     """What one namespace listens on and lets in (`allowed` None: no filter)."""
@@ -98,13 +109,7 @@ def instances(specs: Sequence[Spec]) -> Iterator[list[FakeInstance]]:
                 _run("ip", "route", "add", f"{spec.address}/32", "via", address)
                 address = spec.address
             if allowed is not None:
-                inside = ["ip", "netns", "exec", name, "iptables"]
-                _run(*inside, "-A", "INPUT", "-m", "conntrack", "--ctstate",
-                     "ESTABLISHED,RELATED", "-j", "ACCEPT")
-                for port in allowed:
-                    _run(*inside, "-A", "INPUT", "-p", "tcp", "--dport", str(port), "-j",
-                         "ACCEPT")
-                _run(*inside, "-P", "INPUT", "DROP")
+                filter_ingress(name, allowed)
             proc = subprocess.Popen(
                 ["ip", "netns", "exec", name, sys.executable, "-c", _LISTENER,
                  ",".join(map(str, tcp)), ",".join(map(str, udp))],

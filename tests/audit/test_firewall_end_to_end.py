@@ -7,7 +7,9 @@ same for both in-scope instances; web-1's namespace enforces it (drops all but
 8080), web-2's has no filter (the incident). db-1 is out of scope and gets no
 namespace: no probe may go to it; web-3's address has no route from here: recorded,
 not probed, and the run goes on. The audit must report web-2 exposed, with its
-ports, on its hypervisor, and web-1 enforced; the report's verdict says so.
+ports, on its hypervisor, and web-1 enforced; the report's verdict says so. Then
+web-2 is filtered as its groups say and audited again: nothing exposed, and the
+change between the two audits lists its four ports as fixed.
 
 Needs root (namespaces, iptables); run under `flock /tmp/osbench-ns.lock`.
 """
@@ -23,12 +25,13 @@ import pytest
 import yaml
 
 from osbench import results
-from osbench.kinds.audit.report import sections, verdict
+from osbench.api import compare_runs
+from osbench.kinds.audit.report import changes, sections, verdict
 from osbench.report.style import FigureOptions
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, parse_scenario
 from osbench.scenario.source import load_text
-from tests.audit.netns_instances import Spec, instances
+from tests.audit.netns_instances import Spec, filter_ingress, instances
 from tests.audit.sim_servers import boot
 from tests.boot.conftest import SimThread
 from tests.sim.conftest import SDK_INTERNAL_WARNINGS
@@ -62,10 +65,14 @@ def test_the_unfiltered_instance_is_exposed_and_only_it(tmp_path: Path,
         subprocess.run(["ip", "route", "add", "unreachable", f"{web3[1]}/32"], check=True)
         try:
             with instances([Spec((8080, 3306), allowed=(8080,), address=web1[1]),
-                            Spec((8080, 6379), address=web2[1])]):
+                            Spec((8080, 6379), address=web2[1])]) as fakes:
                 scenario = parse_scenario(load_text(SCENARIO, "audit-e2e.yaml"))
-                result = asyncio.run(Runner(scenario, RunOptions(
-                    results_dir=tmp_path / "r", target=TargetSpec(cloud="simadmin"))).run())
+                options = RunOptions(results_dir=tmp_path / "r",
+                                     target=TargetSpec(cloud="simadmin"))
+                result = asyncio.run(Runner(scenario, options).run())
+                # The fix: web-2 filtered as its groups say; audited again.
+                filter_ingress(fakes[1].netns, (8080,))
+                fixed = asyncio.run(Runner(scenario, options).run())
         finally:
             subprocess.run(["ip", "route", "del", "unreachable", f"{web3[1]}/32"], check=True)
         admin = sim.sim.connect(admin=True)
@@ -110,3 +117,14 @@ def test_the_unfiltered_instance_is_exposed_and_only_it(tmp_path: Path,
                                              "exposed_instances": 1}]
     exposure = next(t for t in section.tables if t.name.startswith("audit-exposure"))
     assert sorted(exposure.frame["port"]) == [22, 3306, 6379, 8081]
+    # After the fix: nothing exposed; the change between the audits says what was fixed.
+    after = results.load(fixed.path)
+    assert after.table("sla")["passed"].tolist() == [True]
+    assert verdict(after) == "every probed instance enforced its security groups (3 in scope)"
+    _, exposure_change = changes(run, after)
+    assert sorted(zip(exposure_change["change"], exposure_change["name"],
+                      exposure_change["port"], strict=True)) == [
+        ("fixed", "web-2", 22), ("fixed", "web-2", 3306), ("fixed", "web-2", 6379),
+        ("fixed", "web-2", 8081)]
+    assert compare_runs(run, after).set_index("metric")["verdict"].to_dict() == {
+        "hosts_in_step": "incomparable", "probes_ok": "fixed"}
