@@ -46,8 +46,10 @@ async def test_rate_and_truth_are_served_and_not_counted() -> None:
         assert sim.request_counts() == counted  # the instruments are not counted
         assert rate["time_scale"] == 1.0
         assert rate["seconds"] == [
-            {"second": 10, "total": 2, "services": {"identity": 1, "compute": 1}},
-            {"second": 12, "total": 5, "services": {"compute": 4, "network": 1}}]
+            {"second": 10, "total": 2, "services": {"identity": 1, "compute": 1},
+             "routes": {"compute POST /servers": 1, "identity POST /auth/tokens": 1}},
+            {"second": 12, "total": 5, "services": {"compute": 4, "network": 1},
+             "routes": {"compute GET /servers/detail": 4, "network GET /ports": 1}}]
         assert sum(r["total"] for r in rate["seconds"]) == sum(counted.values())
         rows = truth["servers"]
         assert [r["name"] for r in rows] == ["t-1", "t-2", "t-3"]
@@ -61,10 +63,18 @@ async def test_rate_and_truth_are_served_and_not_counted() -> None:
         assert not sim.internal_errors
 
 
-def test_the_rate_keeps_a_bounded_number_of_seconds() -> None:
+def test_the_rate_keeps_a_bounded_number_of_seconds_in_order() -> None:
     rate = RequestRate()
+    key = ("compute", "GET", "/servers/detail")
     for second in range(MAX_SECONDS + 5):
-        rate.count("compute", float(second))
+        rate.count(key, float(second))
+    rate.count(key, MAX_SECONDS + 3.5)  # an instant read before a later request's count
     rows = rate.rows()
     assert len(rows) == MAX_SECONDS
     assert rows[0]["second"] == 5 and rows[-1]["second"] == MAX_SECONDS + 4
+    assert rows[-2] == {"second": MAX_SECONDS + 3, "total": 2, "services": {"compute": 2},
+                        "routes": {"compute GET /servers/detail": 2}}
+    late = RequestRate()
+    late.count(key, 7.2)
+    late.count(key, 6.9)  # a new second older than the newest: rows stay in order
+    assert [r["second"] for r in late.rows()] == [6, 7]

@@ -241,7 +241,7 @@ class SimCloud:
     def count_request(self, key: tuple[str, str, str], now: float | None = None) -> None:
         """Count a request served at modelled time `now` (read here if not given)."""
         self._counts[key] += 1
-        self.request_rate.count(key[0], self.now() if now is None else now)
+        self.request_rate.count(key, self.now() if now is None else now)
 
     def request_counts(self) -> Counter[tuple[str, str, str]]:
         """Requests served, by (service, method, route template)."""

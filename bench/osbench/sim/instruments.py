@@ -6,8 +6,9 @@ served simulator (`osbench sim serve`) with any client (osbench, Rally,
 openstacksdk) measures all of them the same way, at the cloud:
 
 - `GET /osbench-sim/request-rate`: the requests served in each modelled
-  second, per service, so a benchmark finds the peak requests per second a
-  client put on the cloud. Kept for the last `MAX_SECONDS` seconds only.
+  second, per service and per route, so a benchmark finds the peak requests
+  per second a client put on the cloud, in all or of one kind (its polls).
+  Kept for the last `MAX_SECONDS` seconds only.
 - `GET /osbench-sim/truth`: every server the cloud was asked for, with the
   model's true times (modelled seconds): when its create request arrived,
   when it became ACTIVE or ERROR, when it was deleted. A client's reported
@@ -32,32 +33,44 @@ if TYPE_CHECKING:
 
 REQUEST_RATE_PATH = "/osbench-sim/request-rate"
 TRUTH_PATH = "/osbench-sim/truth"
-#: Seconds of per-second counts kept: 6 h of modelled time is ~22,000 small
-#: counters (a few MB), longer than any benchmark run here (the longest ~15 min).
-MAX_SECONDS = 6 * 3600
+#: Seconds of per-second counts kept: 2 h of modelled time, a few routes each
+#: second (~10-30 MB at worst), is longer than any benchmark run here (~15 min).
+MAX_SECONDS = 2 * 3600
 
 
 class RequestRate:
-    """Requests per whole modelled second and service; the oldest seconds are dropped
-    past MAX_SECONDS, so memory is bounded however long the simulator serves."""
+    """Requests per whole modelled second and (service, method, route template); the
+    oldest seconds are dropped past MAX_SECONDS, so memory is bounded however long
+    the simulator serves."""
 
     def __init__(self) -> None:
-        self._seconds: OrderedDict[int, Counter[str]] = OrderedDict()
+        self._seconds: OrderedDict[int, Counter[tuple[str, str, str]]] = OrderedDict()
 
-    def count(self, service: str, now: float) -> None:
+    def count(self, key: tuple[str, str, str], now: float) -> None:
         second = int(now)
         counts = self._seconds.get(second)
         if counts is None:
-            # The caller reads its clock here, in the one event loop: seconds only rise.
+            # A request counted at an instant read before another's: keep the order.
+            late = bool(self._seconds) and second < next(reversed(self._seconds))
             counts = self._seconds[second] = Counter()
+            if late:
+                self._seconds = OrderedDict(sorted(self._seconds.items()))
             while len(self._seconds) > MAX_SECONDS:
                 self._seconds.popitem(last=False)
-        counts[service] += 1
+        counts[key] += 1
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per second that saw a request: `second`, `total`, and per service."""
-        return [{"second": second, "total": sum(counts.values()), "services": dict(counts)}
-                for second, counts in self._seconds.items()]
+        """One row per second that saw a request: `second`, `total`, the counts per
+        service, and per route as "service METHOD template"."""
+        rows = []
+        for second, counts in self._seconds.items():
+            services: Counter[str] = Counter()
+            for (service, _, _), n in counts.items():
+                services[service] += n
+            rows.append({"second": second, "total": sum(counts.values()),
+                         "services": dict(services),
+                         "routes": {" ".join(key): n for key, n in sorted(counts.items())}})
+        return rows
 
 
 def truth_rows(cloud: SimCloud) -> list[dict[str, Any]]:
