@@ -219,6 +219,10 @@ class AuditKind(Kind):
                                            "message": f"{inst.name} ({inst.id}) is "
                                                       f"{inst.status}: not probed"})
                 continue
+            if not inst.addresses:
+                ctx.record("audit_notes", {"check": "firewall", "level": "info",
+                                           "message": f"{inst.name} ({inst.id}) has no "
+                                                      "address on a port: not probed"})
             for addr in inst.addresses:
                 source = f.vantage_address
                 if source is None and not ctx.target.simulated:
