@@ -87,9 +87,10 @@ class Helper:
         payload = {"probes": [asdict(p) for p in probes], "bounds": asdict(bounds)}
         lines = await self._lines("probe", payload, bounds.budget_s + GRACE_S)
         outcomes = [probe.outcome_from(d) for d in lines]
-        for outcome in outcomes:
+        for outcome in outcomes:  # journaled in the order they were seen
             on_outcome(outcome)
-        return outcomes
+        order = {p: i for i, p in enumerate(probes)}
+        return sorted(outcomes, key=lambda o: order.get(o.probe, len(order)))
 
 
 def open_vantage(spec: str, hosts: dict[str, Host] | None, python: str | None) -> Vantage:
