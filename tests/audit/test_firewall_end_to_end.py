@@ -47,7 +47,7 @@ params:
   firewall:
     name_prefix: web-
     closed_sample: [22, 3306, 6379]
-    connect_timeout_s: 0.3
+    connect_timeout_s: 1.0
 sla: [exposed_instances == 0]
 """
 

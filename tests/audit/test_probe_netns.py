@@ -56,7 +56,7 @@ def test_exposed_and_unreachable_open_ports_are_found(fakes: list[FakeInstance])
     probes = [*probes_for("enforced", enforced.address), *probes_for("bare", bare.address),
               probe.Probe("nowhere", NOWHERE, "tcp", 8080, "open")]
     seen: list[probe.Outcome] = []
-    bounds = probe.Bounds(rate_per_s=500, concurrency=16, connect_timeout_s=0.5, budget_s=20)
+    bounds = probe.Bounds(rate_per_s=500, concurrency=16, connect_timeout_s=1.0, budget_s=20)
     outcomes = asyncio.run(probe.run(probes, bounds, on_outcome=seen.append))
     assert len(seen) == len(outcomes) == len(probes)  # each journaled as it came
     got = {(o.probe.instance, o.probe.protocol, o.probe.port): (o.seen, o.finding)
@@ -82,11 +82,11 @@ def test_exposed_and_unreachable_open_ports_are_found(fakes: list[FakeInstance])
 
 def test_the_budget_bounds_the_whole_phase(fakes: list[FakeInstance]) -> None:
     enforced, _ = fakes
-    # 40 probes into a drop at 1 s each, two at a time, would take 20 s; the budget
+    # 40 probes into a drop at 5 s each, two at a time, would take 100 s; the budget
     # stops them after 0.3 s and the rest are `not_run`, not missing.
     probes = [probe.Probe("enforced", enforced.address, "tcp", 20000 + i, "closed")
               for i in range(40)]
-    bounds = probe.Bounds(rate_per_s=1000, concurrency=2, connect_timeout_s=1.0, budget_s=0.3)
+    bounds = probe.Bounds(rate_per_s=1000, concurrency=2, connect_timeout_s=5.0, budget_s=0.3)
     outcomes = asyncio.run(probe.run(probes, bounds))
     assert len(outcomes) == 40
     assert {o.seen for o in outcomes} == {"not_run"}
@@ -104,7 +104,7 @@ def test_a_namespace_vantage_runs_the_helper_there(fakes: list[FakeInstance]) ->
               probe.Probe("bare", bare.address, "tcp", 22, "closed"),
               probe.Probe("bare", bare.address, "udp", 5353, "open")]
     seen: list[probe.Outcome] = []
-    bounds = probe.Bounds(rate_per_s=100, concurrency=4, connect_timeout_s=0.5, budget_s=10)
+    bounds = probe.Bounds(rate_per_s=100, concurrency=4, connect_timeout_s=1.0, budget_s=10)
     outcomes = asyncio.run(where.run(probes, bounds, seen.append))
     assert [(o.probe.port, o.seen, o.finding) for o in outcomes] == [
         (6379, "open", "exposed"), (22, "refused", "exposed"), (5353, "open", "ok")]
