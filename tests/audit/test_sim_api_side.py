@@ -70,3 +70,16 @@ def test_api_side_on_the_simulated_cloud(tmp_path: Path,
     assert verdict(run) == "firewall not probed (2 instance(s) read from the API)"
     (section,) = sections([run], FigureOptions())
     assert any(SIM_SKIP in note for note in section.notes)
+
+
+def test_a_scope_that_matches_nothing_is_recorded(tmp_path: Path) -> None:
+    """The shipped scenario on a fresh embedded simulated cloud: no `web-` server."""
+    scenario = parse_scenario(load_text(SCENARIO.read_text(), str(SCENARIO)))
+    result = asyncio.run(Runner(scenario, RunOptions(results_dir=tmp_path / "r")).run())
+    assert result.status == "completed" and [c.error for c in result.cases] == [None]
+    run = results.load(result.path)
+    assert run.table("audit_notes")["message"].tolist() == [
+        "empty scope: no instance matched instances with name starting with 'web-'; "
+        "nothing probed"]
+    assert run.table("cases")["metric.instances_in_scope"].tolist() == [0.0]
+    assert verdict(run) == "firewall: no instance in scope"

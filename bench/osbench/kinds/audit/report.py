@@ -42,7 +42,11 @@ def verdict(run: Run) -> str:
         if m["hosts_unanswered"]:
             parts.append(f"{m['hosts_unanswered']:.0f} host(s) did not answer")
     if "instances" in tables or ("audit_notes" in tables and _firewall_ran(run)):
-        if "probes" not in tables:
+        if math.isnan(m["instances_in_scope"]):
+            parts.append("firewall check failed before reading the scope (see the notes)")
+        elif not m["instances_in_scope"]:
+            parts.append("firewall: no instance in scope")
+        elif "probes" not in tables:
             parts.append(f"firewall not probed ({m['instances_in_scope']:.0f} instance(s) "
                          "read from the API)")
         elif not (m["exposed_instances"] or m["unreachable_open_ports"]):
