@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from osbench.kinds.audit.run import metrics
 from osbench.report import figures
@@ -89,32 +90,39 @@ def exposures(run: Run) -> pd.DataFrame:
         drop=True)
 
 
-def _figure(frames: list[tuple[str, pd.DataFrame]], options: FigureOptions) -> Plot:
+def _figure(runs: list[tuple[str, Run]], options: FigureOptions) -> Plot:
+    """Bars of exposed instances per hypervisor, every probed hypervisor shown (a
+    clean one at zero: the contrast is the finding), one bar per run."""
     figure, (ax,) = figures.new_figure(options, 1)
     figure.suptitle("Exposed instances per hypervisor")
     data = []
-    for label, found in frames:
-        exposed = found[found["finding"] == "exposed"]
+    for label, run in runs:
+        probes = run.table("probes")
+        if probes.empty:
+            continue
+        exposed = probes[probes["finding"] == "exposed"]
         counts = exposed.groupby("hypervisor")["instance"].nunique()
-        data += [{"run": label, "hypervisor": h, "exposed_instances": int(n)}
-                 for h, n in counts.items()]
+        data += [{"run": label, "hypervisor": h, "exposed_instances": int(counts.get(h, 0))}
+                 for h in sorted(probes["hypervisor"].unique())]
     frame = pd.DataFrame(data, columns=["run", "hypervisor", "exposed_instances"])
     if frame.empty:
-        figures.no_data(ax, "no exposed instance")
+        figures.no_data(ax, "nothing probed")
     else:
         hosts = sorted(frame["hypervisor"].unique())
-        width = 0.8 / len(frames)
-        for k, (label, _) in enumerate(frames):
+        labels = list(dict.fromkeys(frame["run"]))
+        width = 0.8 / len(labels)
+        for k, label in enumerate(labels):
             mine = frame[frame["run"] == label].set_index("hypervisor")["exposed_instances"]
             ax.bar([i + k * width for i in range(len(hosts))],
                    [int(mine.get(h, 0)) for h in hosts], width=width, label=label)
-        ax.set_xticks([i + width * (len(frames) - 1) / 2 for i in range(len(hosts))], hosts,
+        ax.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(hosts))], hosts,
                       rotation=30, ha="right")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("exposed instances")
         figures.legend_below(figure, [ax])
     return Plot("audit-exposed-per-hypervisor", "Exposed instances per hypervisor", figure,
                 frame, caption="instances where a port their security groups close answered "
-                               "a probe, per hypervisor")
+                               "a probe, per hypervisor that was probed")
 
 
 def _diff(before: pd.DataFrame, after: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -142,7 +150,6 @@ def changes(old: Run, new: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
 def sections(runs: Sequence[Run], options: FigureOptions) -> list[Section]:
     labels = run_labels(runs)
     section = Section("Audit: version drift and security-group enforcement")
-    frames = []
     for k, (run, label) in enumerate(zip(runs, labels, strict=True), start=1):
         section.notes.append(f"{label}: {verdict(run)}")
         section.items += drift_tables(run, label, k)
@@ -153,7 +160,6 @@ def sections(runs: Sequence[Run], options: FigureOptions) -> list[Section]:
                                        hosts[~hosts["answered"].astype(bool)][
                                            ["host", "roles", "error"]].reset_index(drop=True)))
         found = exposures(run)
-        frames.append((label, found))
         if "probes" in run.tables:
             section.items.append(Table(f"audit-exposure-{k}",
                                        f"Exposure: ports whose answer contradicts the "
@@ -164,7 +170,7 @@ def sections(runs: Sequence[Run], options: FigureOptions) -> list[Section]:
         for note in notes.to_dict("records") if not notes.empty else []:
             section.notes.append(f"{label}: {note['check']} {note['level']}: {note['message']}")
     if any("probes" in run.tables for run in runs):
-        section.items.append(_figure(frames, options))
+        section.items.append(_figure(list(zip(labels, runs, strict=True)), options))
     if len(runs) == 2:
         drift_change, exposure_change = changes(runs[0], runs[1])
         if any("version_hosts" in run.tables for run in runs):
