@@ -117,7 +117,16 @@ class AuditKind(Kind):
             f"inventory {inventory.file} (host keys: {inventory.host_key_policy}); roles "
             + "; ".join(f"{r}: {', '.join(names)}" for r, names in roles.items()))})
         chosen = {name: host for name, host in hosts.items() if name in wanted}
-        facts = await versions.collect_all(chosen, v.packages, v.config_files, v.timeout_s)
+
+        def answered(f: versions.HostFacts) -> None:
+            """A host's raw values, journaled as it answers."""
+            if f.answered:
+                ctx.record_many("versions", [
+                    {"host": f.host, "item_type": item_type, "item": item, "value": value}
+                    for (item_type, item), value in sorted(drift.values(f).items())])
+
+        facts = await versions.collect_all(chosen, v.packages, v.config_files, v.timeout_s,
+                                           answered)
         role_of = {h: [r for r, names in roles.items() if h in names] for h in wanted}
         found = drift.all_drift(roles, facts)
         odd = {d.host for d in found}
@@ -132,10 +141,6 @@ class AuditKind(Kind):
                 ctx.record("audit_notes", {"check": "versions", "level": "warning",
                                            "message": f"host {f.host} did not answer: "
                                                       f"{f.error}"})
-                continue
-            ctx.record_many("versions", [
-                {"host": f.host, "item_type": item_type, "item": item, "value": value}
-                for (item_type, item), value in sorted(drift.values(f).items())])
         ctx.record_many("drift", [d.row() for d in found])
         ctx.progress(hosts=len(facts), answered=sum(f.answered for f in facts))
 

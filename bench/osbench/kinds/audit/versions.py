@@ -11,7 +11,7 @@ dropped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from osbench.errors import HostError
@@ -115,7 +115,21 @@ async def collect(host: Host, packages: Sequence[str], config_files: Sequence[st
 
 
 async def collect_all(hosts: Mapping[str, Host], packages: Sequence[str],
-                      config_files: Sequence[str], timeout_s: float) -> list[HostFacts]:
-    """Every host at once, each bounded by `timeout_s` (and its connect timeout)."""
-    return list(await asyncio.gather(*(collect(h, packages, config_files, timeout_s)
-                                       for h in hosts.values())))
+                      config_files: Sequence[str], timeout_s: float,
+                      on_facts: Callable[[HostFacts], None] | None = None) -> list[HostFacts]:
+    """Every host at once, each bounded by `timeout_s` (and its connect timeout);
+    `on_facts` sees each host as it answers (so an interrupted audit keeps them).
+    Returned in the order of `hosts`; a cancelled collection cancels every command."""
+    tasks = {asyncio.ensure_future(collect(h, packages, config_files, timeout_s)): name
+             for name, h in hosts.items()}
+    try:
+        for done in asyncio.as_completed(tasks):
+            facts = await done
+            if on_facts is not None:
+                on_facts(facts)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    by_host = {t.result().host: t.result() for t in tasks}
+    return [by_host[name] for name in hosts]
