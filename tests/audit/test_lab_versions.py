@@ -10,20 +10,24 @@ Needs root (the lab); run under `flock /tmp/osbench-ns.lock`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from osbench import lab, results
+from osbench import lab, netns, results
 from osbench.api import compare_runs
 from osbench.hosts import close_all, connect, load_inventory
 from osbench.kinds.audit import probe, vantage
 from osbench.kinds.audit.report import changes, verdict
 from osbench.lab import LabConfig, planting
-from osbench.runner import Runner, RunOptions
+from osbench.runner import Runner, RunOptions, RunResult
 from osbench.scenario import parse_scenario
 from osbench.scenario.source import load_text
 from tests.support.lab import needs_root, running_lab
@@ -165,3 +169,61 @@ def test_an_inventory_host_as_the_probes_vantage(audit_lab: LabConfig) -> None:
     assert routes == {netnode: inventory.hosts["client"].address}
     assert [(o.probe.port, o.seen, o.finding) for o in outcomes] == [
         (22, "open", "ok"), (23, "refused", "exposed")]
+
+
+def test_a_stop_mid_collection_keeps_the_hosts_that_answered(audit_lab: LabConfig,
+                                                             tmp_path: Path) -> None:
+    """target2's dpkg-query hangs (a planted `sleep 60`); SIGINT's stop comes once
+    the other two answered: their values are in the journal, the run says
+    interrupted, and target2's command does not outlive the run."""
+    dpkg_query = Path(str(shutil.which("dpkg-query")))
+    asyncio.run(planting.plant_file(audit_lab, "target2", "#!/bin/sh\nexec sleep 60\n",
+                                    dpkg_query, mode=0o755))
+    inventory = lab.inventory_path(audit_lab.state_dir)
+    scenario = parse_scenario(load_text(f"""\
+name: lab-stop
+kind: audit
+params:
+  checks: [versions]
+  versions:
+    inventory: {inventory}
+    roles: {{targets: [target1, target2, target3]}}
+    packages: ["{PACKAGE}"]
+    timeout_s: 120
+""", "lab-stop.yaml"))
+    results_dir = tmp_path / "r"
+
+    async def go() -> RunResult:
+        runner = Runner(scenario, RunOptions(results_dir=results_dir))
+        task = asyncio.ensure_future(runner.run())
+        for _ in range(400):  # at most 20 s for two hosts to answer
+            await asyncio.sleep(0.05)
+            answered = {json.loads(line).get("host") for path in results_dir.glob(
+                "*/events.jsonl") for line in path.read_text().splitlines()
+                if '"table":"versions"' in line}
+            if {"target1", "target3"} <= answered:
+                break
+        runner.request_stop("SIGINT")
+        return await task
+
+    try:
+        result = asyncio.run(go())
+    finally:
+        asyncio.run(planting.unplant(audit_lab, "target2", dpkg_query))
+    assert result.status == "interrupted"
+    run = results.load(result.path)
+    assert set(run.table("versions")["host"]) == {"target1", "target3"}
+
+    def sleepers() -> list[int]:
+        out = []
+        for pid in netns.pids(f"{audit_lab.prefix}target2"):
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0060\x00":
+                    out.append(pid)
+        return out
+
+    for _ in range(100):  # the channel's close reaches the remote side within ~5 s
+        if not sleepers():
+            break
+        time.sleep(0.05)
+    assert sleepers() == []

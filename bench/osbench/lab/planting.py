@@ -1,4 +1,5 @@
-"""Give one lab host different installed versions: its own dpkg status file.
+"""Give one lab host different installed versions: its own dpkg status file (or
+any file of its own, e.g. a dpkg-query that hangs, for the tests).
 
 The lab's hosts share this machine's filesystem, so every one of them has the
 same packages. Each lab sshd runs in a mount namespace of its own
@@ -48,17 +49,25 @@ def _sshd_pid(config: LabConfig, host: str) -> int:
     return pid
 
 
-async def plant_dpkg_status(config: LabConfig, host: str, status: str) -> Path:
-    """Make `status` the dpkg status file `host` sees (until `unplant` or lab down)."""
+async def plant_file(config: LabConfig, host: str, text: str, target: Path,
+                     mode: int = 0o644) -> Path:
+    """Make `text` the content of `target` as `host` sees it (until `unplant` or lab
+    down); the file itself is kept in the host's lab directory."""
     pid = _sshd_pid(config, host)
-    planted = _lab_host(config, host).dir / "dpkg-status"
-    planted.write_text(status)
+    planted = _lab_host(config, host).dir / f"planted{str(target).replace('/', '-')}"
+    planted.write_text(text)
+    planted.chmod(mode)
     await _root.run(["nsenter", "--target", str(pid), "--mount",
-                     "mount", "--bind", str(planted), str(DPKG_STATUS)])
+                     "mount", "--bind", str(planted), str(target)])
     return planted
 
 
-async def unplant(config: LabConfig, host: str) -> None:
-    """Give `host` this machine's dpkg status file back."""
+async def plant_dpkg_status(config: LabConfig, host: str, status: str) -> Path:
+    """Make `status` the dpkg status file `host` sees (until `unplant` or lab down)."""
+    return await plant_file(config, host, status, DPKG_STATUS)
+
+
+async def unplant(config: LabConfig, host: str, target: Path = DPKG_STATUS) -> None:
+    """Give `host` this machine's `target` back."""
     await _root.run(["nsenter", "--target", str(_sshd_pid(config, host)), "--mount",
-                     "umount", str(DPKG_STATUS)])
+                     "umount", str(target)])
