@@ -160,8 +160,10 @@ def perf(session: nox.Session) -> None:
     osbench's tracker beside openstacksdk's wait_for_server (counted at the simulator),
     simulated boots of 1000, 3000 and 10,000 instances x 3 rounds with the harness and
     the simulator in separate processes, `osbench validate`, journal appends, a 4-run
-    report, and as root the rootwrap probe and the netsweep overhead. Prints each one's headline
-    figures at the end ("osbench perf figures"). Every session is saved under
+    report, as root the rootwrap probe and the netsweep overhead, and osbench beside Rally and
+    openstacksdk booting 100 each on the simulated cloud at time scale 1 (~15 min more;
+    Rally from RALLY_VENV, made here; `-- -k vs_rally` runs it alone). Prints each one's
+    headline figures at the end ("osbench perf figures"). Every session is saved under
     .benchmarks/<machine>/NNNN_<commit>_<date>.json (git-ignored); to compare commits,
     run it at each and then e.g.
     `nox -s perf -- --benchmark-compare=0001 --benchmark-compare-fail=min:25%`
