@@ -32,22 +32,31 @@ pytestmark = SDK_INTERNAL_WARNINGS
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "audit" / "sim-api.yaml"
 
 
+def use_as_target(sim: SimThread, monkeypatch: pytest.MonkeyPatch, admin: bool = False
+                  ) -> None:
+    """Runs open `sim` as their (simulated) cloud target, as the member or the admin."""
+
+    @asynccontextmanager
+    async def opener(spec: TargetSpec, seed: int) -> AsyncIterator[CloudTarget]:
+        client = CloudClient(sim.sim.connect(admin=admin), clock=sim.sim.clock)
+        try:
+            yield CloudTarget(client, simulated=True, sim=sim.sim,
+                              description={"type": "simulated-cloud"},
+                              defaults={"image": sim.sim.image_id,
+                                        "flavor": sim.sim.flavor_name,
+                                        "network": sim.sim.network_id})
+        finally:
+            await asyncio.to_thread(client.close)
+
+    targets.check_target("cloud", TargetSpec())  # the real opener loaded first
+    monkeypatch.setitem(targets._openers, "cloud", opener)
+
+
 def test_api_side_on_the_simulated_cloud(tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     with SimThread(time_scale=60) as sim:
         booted = boot(sim, ("web-1", "web-2", "db-1"))
-
-        @asynccontextmanager
-        async def opener(spec: TargetSpec, seed: int) -> AsyncIterator[CloudTarget]:
-            client = CloudClient(sim.sim.connect(), clock=sim.sim.clock)
-            try:
-                yield CloudTarget(client, simulated=True, sim=sim.sim,
-                                  description={"type": "simulated-cloud"})
-            finally:
-                await asyncio.to_thread(client.close)
-
-        targets.check_target("cloud", TargetSpec())  # the real opener loaded first
-        monkeypatch.setitem(targets._openers, "cloud", opener)
+        use_as_target(sim, monkeypatch)
         scenario = parse_scenario(load_text(SCENARIO.read_text(), str(SCENARIO)))
         result = asyncio.run(Runner(scenario, RunOptions(results_dir=tmp_path / "r")).run())
     assert [c.error for c in result.cases] == [None]
@@ -83,3 +92,52 @@ def test_a_scope_that_matches_nothing_is_recorded(tmp_path: Path) -> None:
         "nothing probed"]
     assert run.table("cases")["metric.instances_in_scope"].tolist() == [0.0]
     assert verdict(run) == "firewall: no instance in scope"
+
+
+BOOT_SCENARIO = """\
+name: audit-boot
+kind: audit
+params:
+  checks: [firewall]
+  firewall:
+    boot: {poll_interval_s: 5s, timeout_s: 20m}
+"""
+
+
+def test_boot_one_probe_instance_per_hypervisor_and_delete_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SimThread(time_scale=60) as sim:
+        mine = boot(sim, ("web-1",))  # not the audit's: must be left alone
+        use_as_target(sim, monkeypatch, admin=True)
+        scenario = parse_scenario(load_text(BOOT_SCENARIO, "audit-boot.yaml"))
+        result = asyncio.run(Runner(scenario, RunOptions(results_dir=tmp_path / "r")).run())
+        left, _ = sim.leftovers()
+    assert [c.error for c in result.cases] == [None]
+    run = results.load(result.path)
+    hosts = sim.sim.profile.compute.hosts
+    asked = run.table("boot")
+    assert len(asked) == hosts and asked["asked_host"].nunique() == hosts
+    seen = run.table("instances")
+    assert len(seen) == hosts and seen["name"].str.startswith("osbench-").all()
+    assert "web-1" not in set(seen["name"])
+    assert left == ["web-1"]  # every probe instance deleted, nothing else
+    assert mine["web-1"][0] not in set(seen["instance"])
+    notes = " ".join(run.table("audit_notes")["message"])
+    assert "not on the hypervisor asked for" in notes  # the simulator places by itself
+    assert SIM_SKIP in notes
+    cleanup = run.table("boot_cleanup")
+    assert cleanup[["deleted", "leftover"]].to_dict("records") == [
+        {"deleted": hosts, "leftover": ""}]
+
+
+def test_boot_needs_admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SimThread(time_scale=60) as sim:
+        use_as_target(sim, monkeypatch)
+        scenario = parse_scenario(load_text(BOOT_SCENARIO, "audit-boot.yaml"))
+        result = asyncio.run(Runner(scenario, RunOptions(results_dir=tmp_path / "r")).run())
+        left, _ = sim.leftovers()
+    assert [c.error for c in result.cases] == [
+        "UserError: params.firewall.boot needs admin rights (the hypervisors' list and the "
+        "placement on each) (use a clouds.yaml entry of an admin, or scope the audit to "
+        "existing instances (project, name_prefix, tag))"]
+    assert left == []

@@ -33,8 +33,15 @@ CASES = {
         "firewall, versions)"),
     "empty scope": (
         GOOD.replace("    name_prefix: web-\n", "    closed_sample: [22]\n"),
-        "7: params.firewall: the scope is empty; set project, name_prefix or tag (the audit "
-        "probes only instances in its scope)"),
+        "7: params.firewall: the scope is empty; set project, name_prefix or tag, or boot "
+        "(the audit probes only instances in its scope)"),
+    "scope and boot": (
+        GOOD.replace("name_prefix: web-", "name_prefix: web-\n    boot: {}"),
+        "7: params.firewall: boot scopes the audit to its own probe instances; remove "
+        "project, name_prefix and tag, or boot"),
+    "boot unbounded": (
+        GOOD.replace("name_prefix: web-", "boot: {max_instances: 100000}"),
+        "8: params.firewall.boot.max_instances: 100000 must be <= 1000"),
     "firewall named but not set": (
         GOOD.replace("  firewall:\n    name_prefix: web-\n", ""),
         "3: params: checks names firewall but `firewall:` is not set; add "

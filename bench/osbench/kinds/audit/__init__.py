@@ -50,4 +50,7 @@ SPEC = KindSpec(
              MetricSpec("probes_ok", "probes", "rate", "finding", lower_is_better=False,
                         default_threshold_pct=0.0, success="ok")),
     report="osbench.kinds.audit.report:sections",
+    # The probe instances of `firewall.boot`: the boot kind's cleanup (the run's name
+    # AND its id in the metadata), from the `resources` row journaled before creating.
+    cleanup="osbench.kinds.boot.cleanup:cleanup_run",
 )

@@ -54,6 +54,22 @@ class VersionsParams:
 
 
 @dataclass(frozen=True)
+class BootProbes:
+    """The audit's own probe instances: one per enabled hypervisor (admin only),
+    deleted when the case ends."""
+
+    #: Default on the simulated cloud: its image, flavor and network.
+    image: str | None = None
+    flavor: str | None = None
+    network: str | None = None
+    security_groups: tuple[_Name, ...] = ("default",)
+    #: A cloud with more hypervisors than this is refused rather than flooded.
+    max_instances: Annotated[int, Min(1), Max(1000)] = 50
+    timeout_s: PositiveDuration = 600.0
+    poll_interval_s: PositiveDuration = 5.0
+
+
+@dataclass(frozen=True)
 class FirewallParams:
     """Security-group enforcement of running instances, probed for real."""
 
@@ -84,10 +100,17 @@ class FirewallParams:
     budget_s: PositiveDuration = 300.0
     #: Ports of an open range probed at most (its ends and evenly between).
     per_range: Annotated[int, Min(1), Max(64)] = 4
+    #: Instead of a scope: boot one probe instance per hypervisor, audit them,
+    #: delete them.
+    boot: BootProbes | None = None
 
     def __post_init__(self) -> None:
-        if not (self.project or self.name_prefix or self.tag):
-            raise ValueError("the scope is empty; set project, name_prefix or tag "
+        scoped = bool(self.project or self.name_prefix or self.tag)
+        if self.boot is not None and scoped:
+            raise ValueError("boot scopes the audit to its own probe instances; remove "
+                             "project, name_prefix and tag, or boot")
+        if self.boot is None and not scoped:
+            raise ValueError("the scope is empty; set project, name_prefix or tag, or boot "
                              "(the audit probes only instances in its scope)")
 
 

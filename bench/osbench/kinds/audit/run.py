@@ -16,6 +16,7 @@ error. Nothing on a host or the cloud is written: no group, rule or package.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -25,7 +26,16 @@ from osbench.errors import OsbenchError, UserError
 from osbench.hosts import close_all, connect, load_inventory
 from osbench.hosts.inventory import Inventory
 from osbench.kinds import CaseContext, Kind
-from osbench.kinds.audit import SPEC, drift, probe, rules, scope, vantage, versions
+from osbench.kinds.audit import (
+    SPEC,
+    drift,
+    probe,
+    rules,
+    scope,
+    selfboot,
+    vantage,
+    versions,
+)
 from osbench.kinds.audit.params import AuditParams, FirewallParams, VersionsParams
 from osbench.scenario import Case
 from osbench.scenario.schema import did_you_mean
@@ -60,7 +70,7 @@ class AuditKind(Kind):
 
     def plan(self, case: Case) -> list[str]:
         p: AuditParams = case.params
-        steps = []
+        steps: list[str] = []
         if "versions" in p.checks:
             v = p.versions
             steps.append(
@@ -72,8 +82,17 @@ class AuditKind(Kind):
                    if v.roles else "; roles from the inventory"))
         if "firewall" in p.checks and p.firewall is not None:
             f = p.firewall
-            steps.append(f"firewall (reads only): GET servers ({scope.describe(f)}), their "
-                         "ports, floating IPs, security groups and rules")
+            if f.boot is not None:
+                b = f.boot
+                steps.append(
+                    f"firewall: POST /servers, one probe instance per enabled hypervisor "
+                    f"(admin; at most {b.max_instances}), named osbench-<run>-audit-<n>, "
+                    f"image {b.image or '(default)'}, flavor {b.flavor or '(default)'}, "
+                    f"network {b.network or '(default)'}, groups {list(b.security_groups)}; "
+                    "DELETE them afterwards (cleanup: always)")
+            steps.append(f"firewall (reads only): GET servers ("
+                         f"{scope.describe(f) if f.boot is None else 'its probe instances'}), "
+                         "their ports, floating IPs, security groups and rules")
             steps.append(
                 f"firewall probes from {f.vantage} to the addresses of those instances "
                 f"only: TCP connect to every expected-open port (up to {f.per_range} per "
@@ -149,6 +168,10 @@ class AuditKind(Kind):
         client = getattr(ctx.target, "client", None)
         if client is None:
             raise UserError("the firewall check needs a cloud target")
+        if f.boot is not None:
+            prefix = await selfboot.boot(client, ctx, f.boot,
+                                         getattr(ctx.target, "defaults", {}))
+            f = dataclasses.replace(f, name_prefix=prefix, boot=None)
         found = await scope.read(client, f)
         for note in found.notes:
             ctx.record("audit_notes", {"check": "firewall", "level": "warning",
