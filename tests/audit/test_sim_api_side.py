@@ -19,6 +19,7 @@ from osbench import results, targets
 from osbench.cloudclient import CloudClient, CloudTarget
 from osbench.kinds.audit.report import sections, verdict
 from osbench.kinds.audit.run import SIM_SKIP
+from osbench.progress import SilentProgress
 from osbench.report.style import FigureOptions
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import TargetSpec, parse_scenario
@@ -141,3 +142,31 @@ def test_boot_needs_admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         "placement on each) (use a clouds.yaml entry of an admin, or scope the audit to "
         "existing instances (project, name_prefix, tag))"]
     assert left == []
+
+
+class StopWhileBooting(SilentProgress):
+    """SIGINT's stop as the probe instances are first counted (all created, booting)."""
+
+    runner: Runner | None = None
+
+    def update(self, **counters: int) -> None:
+        if "booted" in counters and self.runner is not None:
+            self.runner.request_stop("SIGINT")
+            self.runner = None
+
+
+def test_a_stop_while_booting_deletes_every_probe_instance(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SimThread(time_scale=60) as sim:
+        use_as_target(sim, monkeypatch, admin=True)
+        scenario = parse_scenario(load_text(BOOT_SCENARIO, "audit-boot.yaml"))
+        stop = StopWhileBooting()
+        runner = Runner(scenario, RunOptions(results_dir=tmp_path / "r"), progress=stop)
+        stop.runner = runner
+        result = asyncio.run(runner.run())
+        left, _ = sim.leftovers()
+    assert result.status == "interrupted"
+    assert left == []
+    run = results.load(result.path)
+    assert len(run.table("boot")) == sim.sim.profile.compute.hosts
+    assert run.table("boot_cleanup")["leftover"].tolist() == [""]

@@ -14,10 +14,11 @@ Nothing else on the cloud is touched: they use the groups the scenario names
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from osbench.cloudclient import CloudClient
-from osbench.errors import CloudError, UserError
+from osbench.errors import CloudError, CloudOutcomeUnknown, UserError
 from osbench.kinds import CaseContext
 from osbench.kinds.audit.params import BootProbes
 from osbench.kinds.boot.cleanup import (
@@ -29,6 +30,8 @@ from osbench.kinds.boot.cleanup import (
 )
 
 NAME_PREFIX = "osbench"
+#: How long the cleanup looks for a server whose create had an unknown outcome.
+APPEAR_WAIT_S = 60.0
 
 
 def name_prefix(run_id: str) -> str:
@@ -79,9 +82,15 @@ async def boot(client: CloudClient, ctx: CaseContext, b: BootProbes,
     regex = run_name_regex(NAME_PREFIX, ctx.run_id)
     ctx.record("resources", {"name_regex": regex, "network_ids": [network]})
 
+    #: Names whose create had an unknown outcome (a 504, a stop mid-POST): the cloud may
+    #: still add them, so the cleanup waits a while for each (the boot kind's 60 s).
+    unknown: list[str] = []
+
     async def delete() -> None:
-        report = await delete_run_servers(client, run_id=ctx.run_id, name_regex=regex,
-                                          network_ids=[network], timeout_s=b.timeout_s)
+        report = await delete_run_servers(
+            client, run_id=ctx.run_id, name_regex=regex, network_ids=[network],
+            may_appear=unknown, appear_until=client.clock.monotonic() + APPEAR_WAIT_S,
+            timeout_s=b.timeout_s)
         ctx.record("boot_cleanup", {"deleted": len(report.deleted),
                                     "leftover": ",".join(report.leftover_servers)})
 
@@ -92,11 +101,16 @@ async def boot(client: CloudClient, ctx: CaseContext, b: BootProbes,
     for i, host in enumerate(hosts):
         name = f"{prefix}{i:03d}"
         asked[name] = host
-        await client.create_servers({
-            "name": name, "imageRef": image, "flavorRef": flavor,
-            "networks": [{"uuid": network}], "availability_zone": f"nova:{host}",
-            "security_groups": groups, "min_count": 1, "max_count": 1,
-            "metadata": {RUN_METADATA_KEY: ctx.run_id, CASE_METADATA_KEY: ctx.case.case_id}})
+        try:
+            await client.create_servers({
+                "name": name, "imageRef": image, "flavorRef": flavor,
+                "networks": [{"uuid": network}], "availability_zone": f"nova:{host}",
+                "security_groups": groups, "min_count": 1, "max_count": 1,
+                "metadata": {RUN_METADATA_KEY: ctx.run_id,
+                             CASE_METADATA_KEY: ctx.case.case_id}})
+        except (CloudOutcomeUnknown, asyncio.CancelledError):
+            unknown.append(name)  # a 504, or stopped while the POST was out
+            raise
         ctx.record("boot", {"name": name, "asked_host": host})
     await _wait(client, ctx, b, regex, asked)
     return prefix
