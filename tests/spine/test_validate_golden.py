@@ -41,7 +41,8 @@ CASES = {
     ),
     "unknown kind": (
         GOOD.replace("kind: tick", "kind: tik"),
-        "2: kind: unknown kind 'tik' (did you mean 'tick'? valid: audit, boot, netsweep, rootwrap, tick)",
+        "2: kind: unknown kind 'tik' (did you mean 'tick'? valid: audit, boot, netsweep, "
+        "rootwrap, tick)",
     ),
     "bad sla expression": (
         GOOD.replace("ticks_done >= 3", "ticks_done >> 3"),
