@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from osbench import results, targets
 from osbench.cloudclient import CloudClient, CloudTarget
@@ -170,3 +171,25 @@ def test_a_stop_while_booting_deletes_every_probe_instance(
     run = results.load(result.path)
     assert len(run.table("boot")) == sim.sim.profile.compute.hosts
     assert run.table("boot_cleanup")["leftover"].tolist() == [""]
+
+
+def test_probe_false_reads_the_api_and_sends_nothing(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator served like a real cloud (clouds.yaml): its instances' addresses
+    are only its model's, so `probe: false` keeps the probes home."""
+    with SimThread(time_scale=60) as sim:
+        boot(sim, ("web-1",))
+        clouds = tmp_path / "clouds.yaml"
+        clouds.write_text(yaml.safe_dump({"clouds": {"served": sim.sim.cloud_config()}}))
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+        text = SCENARIO.read_text().replace("    name_prefix: web-\n",
+                                            "    name_prefix: web-\n    probe: false\n")
+        scenario = parse_scenario(load_text(text, "served.yaml"))
+        result = asyncio.run(Runner(scenario, RunOptions(
+            results_dir=tmp_path / "r", target=TargetSpec(cloud="served"))).run())
+    run = results.load(result.path)
+    assert [c.error for c in result.cases] == [None]
+    assert run.manifest["targets"][0]["simulated"] is False
+    assert "probes" not in run.tables and len(run.table("expected")) == 9
+    assert ("probes skipped: params.firewall.probe is false (the API side only)"
+            in run.table("audit_notes")["message"].tolist())

@@ -80,6 +80,9 @@ class FirewallParams:
     tag: Annotated[str, NonEmpty()] | None = None
     #: Ports probed that the rules close (plus one above every open range).
     closed_sample: tuple[_Port, ...] = DEFAULT_CLOSED_SAMPLE
+    #: False: the API side only, nothing probed (e.g. a simulated cloud served
+    #: like a real one, whose instances' addresses are only its model's).
+    probe: bool = True
     #: Where probes start: `harness` (this machine), `netns:NAME` (a network
     #: namespace of this machine) or `host:NAME` (a host of `inventory`, over SSH).
     vantage: Annotated[str, Pattern(r"harness|netns:[A-Za-z0-9_.-]+|host:[A-Za-z0-9_.-]+",

@@ -99,7 +99,8 @@ class AuditKind(Kind):
                 f"range), UDP where a rule opens it, and the closed sample "
                 f"{list(f.closed_sample)}; at most {f.max_probes} probes, {f.rate_per_s:g}/s, "
                 f"{f.concurrency} in flight, {f.connect_timeout_s:g} s each, "
-                f"{f.budget_s:g} s in all (skipped on the simulated cloud)")
+                f"{f.budget_s:g} s in all (skipped on the simulated cloud)"
+                if f.probe else "firewall: no probe (probe: false)")
             steps.append("no security group, rule or package is changed")
         return steps
 
@@ -188,10 +189,12 @@ class AuditKind(Kind):
                                        "message": f"empty scope: no instance matched "
                                                   f"{scope.describe(f)}; nothing probed"})
             return
-        if ctx.target.simulated:
+        if ctx.target.simulated or not f.probe:
             self._probes(f, found, ctx, {})
-            ctx.record("audit_notes", {"check": "firewall", "level": "info",
-                                       "message": SIM_SKIP})
+            ctx.record("audit_notes", {"check": "firewall", "level": "info", "message":
+                                       SIM_SKIP if ctx.target.simulated else
+                                       "probes skipped: params.firewall.probe is false "
+                                       "(the API side only)"})
             return
         where = await self._vantage(f, ctx)
         ctx.record("audit_notes", {"check": "firewall", "level": "info",
@@ -253,7 +256,7 @@ class AuditKind(Kind):
                                                       "address on a port: not probed"})
             for addr in inst.addresses:
                 source = f.vantage_address
-                if source is None and not ctx.target.simulated:
+                if source is None and routes:
                     source = routes.get(addr.address)
                     if source is None:
                         ctx.record("audit_notes", {
