@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import openstack
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -140,9 +140,13 @@ class Measured:
 class Cloud:
     """One tool's simulator and its instruments."""
 
+    #: Every simulator serving now, so an interrupted comparison stops them all.
+    serving: ClassVar[set[Cloud]] = set()
+
     def __init__(self, folder: Path) -> None:
         self.sim = ServedSim(PROFILE, folder, time_scale=TIME_SCALE, seed=SEED)
         self.base = self.sim.counts_url.removesuffix("/osbench-sim/requests")
+        Cloud.serving.add(self)
 
     def get(self, path: str) -> dict[str, Any]:
         with urllib.request.urlopen(self.base + path, timeout=30) as answer:
@@ -175,6 +179,7 @@ class Cloud:
 
     def stop(self) -> None:
         self.sim.stop()
+        Cloud.serving.discard(self)
 
 
 def true_tta(server: dict[str, Any]) -> float:
@@ -351,7 +356,12 @@ def compare(folder: Path) -> list[Measured | str]:
             return f"{item[0]}: FAILED: {type(exc).__name__}: {str(exc)[-1500:]}"
 
     with ThreadPoolExecutor(len(jobs)) as pool:
-        done = list(pool.map(attempt, jobs.items()))
+        try:
+            done = list(pool.map(attempt, jobs.items()))
+        except BaseException:  # Ctrl-C: stop the simulators, so every tool fails fast
+            for cloud in list(Cloud.serving):
+                cloud.sim.proc.kill()
+            raise
     if rally is None:
         done.append(f"Rally: not run. {not_installed_reason()}")
     return done
