@@ -34,15 +34,20 @@ COMMAND_TIMEOUT_S = 1800.0
 _TASK_ID = re.compile(r"Task\s+([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
+def _rally_path() -> Path:
+    given = os.environ.get(RALLY_ENV_VAR)
+    return Path(given) if given else RALLY_VENV / "bin" / "rally"
+
+
 def rally_command() -> Path | None:
     """The `rally` executable to run, or None if Rally is not installed."""
-    given = os.environ.get(RALLY_ENV_VAR)
-    path = Path(given) if given else RALLY_VENV / "bin" / "rally"
+    path = _rally_path()
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
 def not_installed_reason() -> str:
-    return (f"Rally is not installed: no {RALLY_VENV / 'bin' / 'rally'} (nor ${RALLY_ENV_VAR}); "
+    source = f"${RALLY_ENV_VAR}" if os.environ.get(RALLY_ENV_VAR) else "the default"
+    return (f"Rally is not installed: no executable {_rally_path()} ({source}); "
             "`nox -s rally` installs it")
 
 
