@@ -24,7 +24,7 @@ CASES = {
     "unknown nested key": (
         GOOD.replace("  ticks: 3", "  tiks: 3"),
         "4: params.tiks: unknown key 'tiks' (did you mean 'ticks'? valid: announce, "
-        "cleanup_delay_s, cleanup_marker, fail_after, interval_s, ticks, value)",
+        "cleanup_delay_s, cleanup_marker, fail_after, fail_from, interval_s, ticks, value)",
     ),
     "wrong type": (
         GOOD.replace("ticks: 3", "ticks: three"),
@@ -101,8 +101,8 @@ CASES = {
     "sweep of unknown key": (
         GOOD + "sweep:\n  tick: [1]\n",
         "10: sweep.tick: cannot sweep unknown key 'tick' (did you mean 'ticks'? valid: "
-        "announce, cleanup_delay_s, cleanup_marker, fail_after, hosts, interval_s, sim_profile, "
-        "ticks, value)",
+        "announce, cleanup_delay_s, cleanup_marker, fail_after, fail_from, hosts, interval_s, "
+        "sim_profile, ticks, value)",
     ),
 }
 
@@ -267,8 +267,8 @@ HOSTILE_CASES = {
     "escape sequences in a key": (
         GOOD.replace("  ticks: 3", '  ticks: 3\n  "\\e]0;pwned\\a\\e[2J": 1'),
         "5: params.'\\x1b]0;pwned\\x07\\x1b[2J': unknown key '\\x1b]0;pwned\\x07\\x1b[2J' "
-        "(valid: announce, cleanup_delay_s, cleanup_marker, fail_after, interval_s, ticks, "
-        "value)",
+        "(valid: announce, cleanup_delay_s, cleanup_marker, fail_after, fail_from, interval_s, "
+        "ticks, value)",
     ),
     "raw control character": (
         GOOD.replace("name: ticks", "name: ti\x1b[2Jcks"),
