@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from osbench.sim import neutron_secgroups
-from osbench.sim.paging import next_href, select_fields
-from osbench.sim.server import CLOUD, ApiError, Route, query_int, require_admin
+from osbench.sim.paging import neutron_matches, neutron_page, select_fields
+from osbench.sim.server import CLOUD, ApiError, Route, require_admin
 from osbench.sim.state import Network, Port, iso, port_body, stable_id
 
 
@@ -57,32 +57,10 @@ def _subnet_body(request: web.Request, net: Network) -> dict[str, Any]:
     }
 
 
-def _matches(item: dict[str, Any], request: web.Request, keys: tuple[str, ...]) -> bool:
-    """Neutron's filters: each given key must match one of its values."""
-    for key in keys:
-        wanted = request.query.getall(key, [])
-        if wanted and str(item.get(key)) not in wanted:
-            return False
-    return True
-
-
-def _paged(request: web.Request, items: list[dict[str, Any]], key: str) -> web.Response:
-    limit = query_int(request, "limit")
-    marker = request.query.get("marker")
-    if marker is not None:
-        ids = [i["id"] for i in items]
-        items = items[ids.index(marker) + 1:] if marker in ids else []
-    body: dict[str, Any] = {key: select_fields(request, items[:limit] if limit else items)}
-    if limit and len(items) > limit:
-        href = next_href(request, items[limit - 1]["id"], limit)
-        body[f"{key}_links"] = [{"rel": "next", "href": href}]
-    return web.json_response(body)
-
-
 async def list_networks(request: web.Request, now: float) -> web.Response:
     items = [_network_body(request, request.app[CLOUD].network)]
-    items = [i for i in items if _matches(i, request, ("id", "name", "status", "shared"))]
-    return _paged(request, items, "networks")
+    items = [i for i in items if neutron_matches(i, request, ("id", "name", "status", "shared"))]
+    return neutron_page(request, items, "networks")
 
 
 async def show_network(request: web.Request, now: float) -> web.Response:
@@ -95,8 +73,8 @@ async def show_network(request: web.Request, now: float) -> web.Response:
 
 async def list_subnets(request: web.Request, now: float) -> web.Response:
     items = [_subnet_body(request, request.app[CLOUD].network)]
-    items = [i for i in items if _matches(i, request, ("id", "name", "network_id", "cidr"))]
-    return _paged(request, items, "subnets")
+    items = [i for i in items if neutron_matches(i, request, ("id", "name", "network_id", "cidr"))]
+    return neutron_page(request, items, "subnets")
 
 
 async def show_subnet(request: web.Request, now: float) -> web.Response:
@@ -119,7 +97,7 @@ async def list_ports(request: web.Request, now: float) -> web.Response:
                                                             cloud.project_id))
              for p in _ports(request, now)]
     keys = ("id", "device_id", "network_id", "status", "mac_address", "device_owner", "name")
-    return _paged(request, [i for i in items if _matches(i, request, keys)], "ports")
+    return neutron_page(request, [i for i in items if neutron_matches(i, request, keys)], "ports")
 
 
 def _port(request: web.Request, now: float) -> Port:
@@ -183,7 +161,7 @@ def _extension(alias: str, name: str) -> dict[str, Any]:
 
 async def list_empty(request: web.Request, now: float) -> web.Response:
     """Routers and floating IPs: the simulated project has none (one tenant network)."""
-    return _paged(request, [], request.path.rsplit("/", 1)[-1])
+    return neutron_page(request, [], request.path.rsplit("/", 1)[-1])
 
 
 async def list_agents(request: web.Request, now: float) -> web.Response:
@@ -202,7 +180,7 @@ async def list_agents(request: web.Request, now: float) -> web.Response:
          "heartbeat_timestamp": stamp, "description": None, "configurations": {}}
         for kind, binary, host, topic in rows]
     keys = ("agent_type", "binary", "host")
-    return _paged(request, [i for i in items if _matches(i, request, keys)], "agents")
+    return neutron_page(request, [i for i in items if neutron_matches(i, request, keys)], "agents")
 
 
 async def list_extensions(request: web.Request, now: float) -> web.Response:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from osbench.sim.paging import next_href, select_fields
-from osbench.sim.server import CLOUD, ApiError, Route, bad_request, json_body, query_int
+from osbench.sim.paging import neutron_matches, neutron_page, select_fields
+from osbench.sim.server import CLOUD, ApiError, Route, bad_request, json_body
 from osbench.sim.state import iso
 
 if TYPE_CHECKING:
@@ -102,27 +102,6 @@ def port_groups(cloud: SimCloud, port: dict[str, Any]) -> dict[str, Any]:
                                         if n in by_name]}
 
 
-def _matches(item: dict[str, Any], request: web.Request, keys: tuple[str, ...]) -> bool:
-    for key in keys:
-        wanted = request.query.getall(key, [])
-        if wanted and str(item.get(key)) not in wanted:
-            return False
-    return True
-
-
-def _paged(request: web.Request, items: list[dict[str, Any]], key: str) -> web.Response:
-    limit = query_int(request, "limit")
-    marker = request.query.get("marker")
-    if marker is not None:
-        ids = [i["id"] for i in items]
-        items = items[ids.index(marker) + 1:] if marker in ids else []
-    body: dict[str, Any] = {key: select_fields(request, items[:limit] if limit else items)}
-    if limit and len(items) > limit:
-        body[f"{key}_links"] = [{"rel": "next",
-                                 "href": next_href(request, items[limit - 1]["id"], limit)}]
-    return web.json_response(body)
-
-
 def _group(request: web.Request) -> dict[str, Any]:
     store = _store(request.app[CLOUD])
     group_id = request.match_info["group_id"]
@@ -136,7 +115,8 @@ async def list_groups(request: web.Request, now: float) -> web.Response:
     store = _store(request.app[CLOUD])
     items = [_with_rules(store, g) for g in store.groups.values()]
     keys = ("id", "name", "project_id", "tenant_id")
-    return _paged(request, [i for i in items if _matches(i, request, keys)], "security_groups")
+    items = [i for i in items if neutron_matches(i, request, keys)]
+    return neutron_page(request, items, "security_groups")
 
 
 async def show_group(request: web.Request, now: float) -> web.Response:
@@ -184,8 +164,8 @@ async def list_rules(request: web.Request, now: float) -> web.Response:
     store = _store(request.app[CLOUD])
     keys = ("id", "security_group_id", "direction", "ethertype", "protocol",
             "remote_ip_prefix", "remote_group_id")
-    items = [r for r in store.rules.values() if _matches(r, request, keys)]
-    return _paged(request, items, "security_group_rules")
+    items = [r for r in store.rules.values() if neutron_matches(r, request, keys)]
+    return neutron_page(request, items, "security_group_rules")
 
 
 def _rule(request: web.Request) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from aiohttp import web
 from multidict import MultiDict
 from yarl import URL
 
-from osbench.sim.server import CLOUD
+from osbench.sim.server import CLOUD, query_int
 
 
 def next_href(request: web.Request, marker: str, limit: int, path: str | None = None) -> str:
@@ -36,3 +36,27 @@ def select_fields(request: web.Request, items: list[dict[str, Any]]) -> list[dic
     if not wanted:
         return items
     return [{k: v for k, v in item.items() if k in wanted} for item in items]
+
+
+def neutron_matches(item: dict[str, Any], request: web.Request, keys: tuple[str, ...]) -> bool:
+    """Neutron's filters: each given key must match one of its values."""
+    for key in keys:
+        wanted = request.query.getall(key, [])
+        if wanted and str(item.get(key)) not in wanted:
+            return False
+    return True
+
+
+def neutron_page(request: web.Request, items: list[dict[str, Any]], key: str) -> web.Response:
+    """A Neutron listing: from after `marker`, `limit` items, `fields=` applied, and a
+    `{key}_links` next link while more remain."""
+    limit = query_int(request, "limit")
+    marker = request.query.get("marker")
+    if marker is not None:
+        ids = [i["id"] for i in items]
+        items = items[ids.index(marker) + 1:] if marker in ids else []
+    body: dict[str, Any] = {key: select_fields(request, items[:limit] if limit else items)}
+    if limit and len(items) > limit:
+        href = next_href(request, items[limit - 1]["id"], limit)
+        body[f"{key}_links"] = [{"rel": "next", "href": href}]
+    return web.json_response(body)
