@@ -22,12 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openstack
 import pytest
-import yaml
 
-from tests.boot.conftest import boot_yaml, leftovers
+from tests.boot.conftest import boot_yaml
 from tests.boot.test_cleanup import wait_for_table
+from tests.support.served_sim import ServedSim
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = "served"
@@ -47,62 +46,11 @@ TRIALS = 5
 COUNT = 30
 
 
-class ServedSim:
-    """`osbench sim serve` in a process of its own, and a clouds.yaml naming it."""
-
-    def __init__(self, profile: Path, clouds: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "osbench", "sim", "serve", "--profile", str(profile),
-             "--port", "0", "--cloud-name", CLOUD],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"sim serve ended: {self.proc.communicate()[1]}")
-            lines.append(line)
-            if line.strip().startswith("interface:"):  # the entry's last key
-                break
-        doc = yaml.safe_load("".join(ln for ln in lines if not ln.startswith("#")))
-        clouds.write_text(yaml.safe_dump(doc))
-        self.clouds = clouds
-        self.entry: dict[str, Any] = doc["clouds"][CLOUD]
-
-    def leftovers(self) -> tuple[list[str], list[str]]:
-        return leftovers(openstack.connect(load_yaml_config=False, load_envvars=False,
-                                           **self.entry))
-
-    def wait_for_a_server(self, timeout_s: float = 60) -> None:
-        """Until nova-api has made the first server of a create (it is then in
-        flight for ~2-3 s more): one listing every 50 ms, bounded."""
-        conn: Any = openstack.connect(load_yaml_config=False, load_envvars=False,
-                                      **self.entry)
-        try:
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                if next(iter(conn.compute.servers()), None) is not None:
-                    return
-                time.sleep(0.05)
-        finally:
-            conn.close()
-        raise AssertionError(f"no server appeared within {timeout_s} s")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-
-
 @pytest.fixture(params=[10_000, 40], ids=["202", "proxy-504"])
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedSim]:
     profile = tmp_path / "slow-create.yaml"
     profile.write_text(SLOW_CREATE.format(suffix=request.param, proxy_timeout_s=request.param))
-    sim = ServedSim(profile, tmp_path / "clouds.yaml")
+    sim = ServedSim(tmp_path / "clouds.yaml", "--profile", str(profile), cloud=CLOUD)
     try:
         yield sim
     finally:

@@ -36,11 +36,12 @@ def probe(tmp_path: Path) -> results.Run:
 
 
 def _chapters(runs: list[results.Run]) -> dict[int, tuple[str, list[str]]]:
-    """Finding number -> (section title, its notes)."""
+    """Chapter number -> (section title, its notes): the field's findings, and the
+    question it left open (chapter 8, "Question 8: How far does each fix go?")."""
     report = build_report(runs, extras=Extras(story="field-notes"))
     out = {}
     for section in report.sections:
-        match = re.match(r"Finding (\d): ", section.title)
+        match = re.match(r"(?:Finding|Question) (\d): ", section.title)
         if match:
             out[int(match[1])] = (section.title, section.notes)
     return out

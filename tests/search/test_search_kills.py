@@ -34,7 +34,8 @@ from osbench.progress import SilentProgress
 from osbench.runner import Runner, RunOptions
 from osbench.scenario import load_scenario
 from osbench.sim import load_profile
-from tests.boot.test_interrupted_create import CLOUD, ServedSim
+from tests.boot.test_interrupted_create import CLOUD
+from tests.support.served_sim import ServedSim
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The served cloud's speed-up: a point of 20-160 instances takes ~2-4 s.
@@ -63,7 +64,7 @@ def served(tmp_path: Path) -> Iterator[ServedSim]:
     profile = tmp_path / "small-pets.yaml"
     profile.write_text(yaml.safe_dump({**load_profile("small-pets").as_dict(),
                                        "time_scale": TIME_SCALE}))
-    sim = ServedSim(profile, tmp_path / "clouds.yaml")
+    sim = ServedSim(tmp_path / "clouds.yaml", "--profile", str(profile), cloud=CLOUD)
     try:
         yield sim
     finally:

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import openstack
 import pytest
-import yaml
 
 from tests.sim.conftest import SDK_INTERNAL_WARNINGS
+from tests.support.served_sim import ServedSim
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENSTACK = Path(sys.executable).parent / "openstack"
@@ -35,7 +31,7 @@ OPENSTACK = Path(sys.executable).parent / "openstack"
 TIME_SCALE = 120
 COUNT = 100
 #: Bounds on real time, so a broken simulator fails the test instead of hanging it.
-START_S, CLI_S, ACTIVE_S = 30, 120, 120
+CLI_S, ACTIVE_S = 120, 120
 
 pytestmark = [
     pytest.mark.skipif(not OPENSTACK.exists(), reason="python-openstackclient not installed "
@@ -44,50 +40,19 @@ pytestmark = [
 ]
 
 
-@dataclass
-class Served:
-    """`osbench sim serve` in its own process, and its clouds.yaml."""
-
-    proc: subprocess.Popen[str]
-    clouds: Path
-    entries: dict[str, Any]
-
-    def env(self, cloud: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        return {**env, "OS_CLIENT_CONFIG_FILE": str(self.clouds), "OS_CLOUD": cloud}
-
-    def connect(self, cloud: str) -> Any:
-        return openstack.connect(load_yaml_config=False, load_envvars=False,
-                                 **self.entries[cloud])
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "osbench", "sim", "serve", "--time-scale", str(TIME_SCALE),
-         "--cloud-name", "sim"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSim]:
+    sim = ServedSim(tmp_path_factory.mktemp("clients") / "clouds.yaml",
+                    "--time-scale", str(TIME_SCALE), cloud="sim")
+    err = ""
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + START_S
-        for line in proc.stdout:  # the entry ends with an empty line (print's own)
-            if not line.strip() and any(x.startswith("clouds:") for x in lines):
-                break
-            lines.append(line)
-            assert time.monotonic() < deadline, "sim serve printed no clouds.yaml"
-        text = "".join(x for x in lines if not x.startswith("#"))
-        clouds = tmp_path_factory.mktemp("clients") / "clouds.yaml"
-        clouds.write_text(text)
-        yield Served(proc, clouds, yaml.safe_load(text)["clouds"])
+        yield sim
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-        assert "Traceback" not in err, err
+        err = sim.stop()
+    assert "Traceback" not in err, err
 
 
-def osc(served: Served, commands: list[str], cloud: str = "sim",
+def osc(served: ServedSim, commands: list[str], cloud: str = "sim",
         docs: int | None = None) -> tuple[list[Any], str]:
     """Run `commands` in one `openstack` interactive shell; its JSON outputs in
     order (the first `docs` of them, when the output ends with plain text) and
@@ -111,7 +76,7 @@ def osc(served: Served, commands: list[str], cloud: str = "sim",
     return found, out[at:]
 
 
-def wait_active(served: Served, ids: set[str]) -> None:
+def wait_active(served: ServedSim, ids: set[str]) -> None:
     conn = served.connect("sim")
     try:
         deadline = time.monotonic() + ACTIVE_S
@@ -125,7 +90,7 @@ def wait_active(served: Served, ids: set[str]) -> None:
         conn.close()
 
 
-def test_openstack_cli_workflow(served: Served, tmp_path: Path) -> None:
+def test_openstack_cli_workflow(served: ServedSim, tmp_path: Path) -> None:
     user_data = tmp_path / "user-data"
     user_data.write_text("#cloud-config\nruncmd: [true]\n")
     (images, flavors, networks, created), _ = osc(served, [
@@ -181,7 +146,7 @@ def test_openstack_cli_workflow(served: Served, tmp_path: Path) -> None:
     assert "cli-1 login:" in console, console[-500:]
 
 
-def test_admin_cli_lists_hypervisors_services_zones_and_users(served: Served) -> None:
+def test_admin_cli_lists_hypervisors_services_zones_and_users(served: ServedSim) -> None:
     (hypervisors, services, zones, users, assignments, endpoints), _ = osc(served, [
         "hypervisor list -f json", "compute service list -f json",
         "availability zone list --long -f json", "user list -f json",

@@ -12,11 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import random
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from itertools import pairwise
@@ -25,7 +21,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from osbench.clock import ScaledClock
@@ -40,6 +35,7 @@ from osbench.sim.metrics import (
 )
 from osbench.sim.model import ControlPlaneModel
 from tests.sim.conftest import password_auth
+from tests.support.served_sim import ServedSim
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -362,19 +358,10 @@ async def test_the_endpoint_reads_the_plan_at_the_request_instant() -> None:
         assert not sim.internal_errors
 
 
-def test_sim_serve_serves_the_metrics() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "osbench", "sim", "serve", "--profile", "small-pets"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+def test_sim_serve_serves_the_metrics(tmp_path: Path) -> None:
+    sim = ServedSim(tmp_path / "clouds.yaml", "--profile", "small-pets")
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        for line in proc.stdout:
-            if not line.strip() and any(x.startswith("clouds:") for x in lines):
-                break
-            lines.append(line)
-        auth = yaml.safe_load("".join(lines))["clouds"]["osbench-sim"]["auth"]
+        auth = sim.entry["auth"]
         base = auth["auth_url"].removesuffix("/identity/v3")
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": auth["username"], "password": auth["password"],
@@ -398,6 +385,5 @@ def test_sim_serve_serves_the_metrics() -> None:
                  for s in families["osbench_sim_service_cores"].samples}
         assert cores["nova-conductor"] == 4  # the small pets' cores
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+        err = sim.stop()
+    assert sim.proc.returncode == 0, err
