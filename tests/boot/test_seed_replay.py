@@ -9,13 +9,12 @@ import pytest
 
 from osbench import results
 from osbench.kinds.boot.tracker import OUTCOMES
-from osbench.runner import Runner, RunOptions
-from osbench.scenario import TargetSpec, expand, load_scenario
+from osbench.scenario import expand, load_scenario
 from osbench.sim import load_profile
 from osbench.sim.findings import METRICS, model_metrics
 from osbench.sim.model import plan_once
+from tests.support.seed_replay import SCENARIOS, replayed
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "seed-replay"
 FILES = sorted(p.name for p in SCENARIOS.glob("*.yaml"))
 
 
@@ -25,11 +24,10 @@ def test_all_six_findings_have_a_file() -> None:
 
 @pytest.mark.parametrize("name", FILES)
 async def test_seed_replay_reproduces_its_finding(name: str, tmp_path: Path) -> None:
-    # The embedded simulated cloud, as `osbench run` uses it with no --cloud; its
-    # clock runs 60x so modelled deadlines (1200 s for phone-home) take 20 s.
+    # The embedded simulated cloud, as `osbench run` uses it with no --cloud, seed 0
+    # (shared with the monitors' causes tests).
     scenario = load_scenario(SCENARIOS / name)
-    options = RunOptions(results_dir=tmp_path / "results", target=TargetSpec(time_scale=60))
-    result = await Runner(scenario, options).run()
+    result = await replayed(name, 0, tmp_path / "results")
 
     failed = [v.describe() for c in result.cases for v in c.verdicts if not v.passed]
     assert result.status == "completed", failed
@@ -39,7 +37,7 @@ async def test_seed_replay_reproduces_its_finding(name: str, tmp_path: Path) -> 
     profile = load_profile(scenario.target.sim_profile or "healthy")
     first = result.cases[0]
     count = expand(scenario)[0].params.count
-    planned = model_metrics(profile, plan_once(profile, options.seed, count))
+    planned = model_metrics(profile, plan_once(profile, 0, count))
     assert {k: first.metrics[k] for k in METRICS} == pytest.approx(planned, nan_ok=True)
     run = results.load(result.path)
     assert run.manifest["targets"][0]["simulated"] is True

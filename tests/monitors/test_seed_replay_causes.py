@@ -1,6 +1,6 @@
 """The seed-replay scenarios with monitors on the embedded simulated cloud: the
 attribution names the field's cause from the modelled control plane's own
-metrics, for three seeds each.
+metrics, for two seeds each (seed 0's runs are those of tests/boot/test_seed_replay.py).
 
 - small pets, 100: the saturated conductor pets (finding 1);
 - big pets, 200 (DHCP give-ups) and vif fatal, 200 (ERROR): the DHCP agent's
@@ -15,18 +15,14 @@ for the 1200 s phone-home deadline); the 1000 case runs for one seed only.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from osbench import results
 from osbench.monitors import attribution as at
-from osbench.monitors.config import MonitorsConfig
-from osbench.runner import Runner, RunOptions
-from osbench.scenario import TargetSpec, load_scenario
+from tests.support.seed_replay import replayed
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "seed-replay"
 #: Two seeds run end to end (the model alone covers more: tests/sim/test_metrics.py,
 #: seeds 0-4), to keep the suite within its 15 minutes.
 SEEDS = (0, 1)
@@ -36,18 +32,16 @@ pytestmark = pytest.mark.slow
 
 async def judged(name: str, seed: int, where: Path,
                  cases: frozenset[str] | None = None) -> dict[str, at.Attribution]:
-    """Run scenario `name` with `seed` (its own monitors, or every 2 s) and judge it."""
-    scenario = load_scenario(SCENARIOS / name)
-    if scenario.monitors is None:
-        scenario = dataclasses.replace(scenario, monitors=MonitorsConfig(interval=2.0))
-    options = RunOptions(results_dir=where, seed=seed, cases=cases,
-                         target=TargetSpec(time_scale=60))
-    result = await Runner(scenario, options).run()
+    """Scenario `name` run with `seed` (its own monitors, every 2 s), judged; only
+    `cases` when given. Seed 0's runs are test_seed_replay's (tests/support/seed_replay)."""
+    result = await replayed(name, seed, where)
     failed = [v.describe() for c in result.cases for v in c.verdicts if not v.passed]
     assert result.status == "completed" and not failed, failed
     run = results.load(result.path)
     assert run.table("monitor_errors").empty, run.table("monitor_errors")
-    return at.attribute_run(run)
+    judged_cases = at.attribute_run(run)
+    return {case: result for case, result in judged_cases.items()
+            if cases is None or case in cases}
 
 
 def top(result: at.Attribution) -> at.Finding:
