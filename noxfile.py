@@ -309,7 +309,8 @@ def minicloud(session: nox.Session) -> None:
     the checks of tests/minicloud/test_ci_checks.py (outcomes, ports, leases, real
     provenance, the search's capacity and steps, zero leftovers); reports/minicloud/;
     `minicloud down` (also after a failure) and the after-down checks (no process it
-    started, no namespace, no bridge). ~16 min on 2 cores (the search ~5), under 25."""
+    started, no namespace, no bridge). 6.5 min in CI's fresh clone on 2026-11-30, the
+    search ~4 of it (an earlier CI took 11 min without the search); budget 25."""
     import time
 
     if os.geteuid() != 0:
