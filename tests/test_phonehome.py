@@ -18,11 +18,8 @@ import pytest
 from osbench.errors import UserError
 from osbench.fdlimit import raise_open_file_limit
 from osbench.kinds.boot.connection_guard import FD_RESERVE
-from osbench.kinds.boot.phonehome import (
-    Arrival,
-    RegistrationServer,
-    default_advertise_address,
-)
+from osbench.kinds.boot.phonehome import Arrival, RegistrationServer
+from osbench.kinds.boot.run import default_advertise_address
 
 RSA_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQC+/x9= root@test-1\n"
 ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOW9ls+/= root@test-1\n"

@@ -43,8 +43,8 @@ DATE_LAG_S = 0.02
 #: offset every reply's bounds hold (they are conservative); below this the
 #: replies describe more than one clock and no offset is used.
 MIN_AGREEMENT = 0.9
-#: Replies kept per estimator (two floats each): a 1000-instance case makes
-#: ~1000 deletes and a few hundred polls; beyond this, new replies are only counted.
+#: Replies kept per estimator (three floats each: sent, received, dated): a bound on
+#: memory for a case that polls for hours; beyond this, new replies are only counted.
 MAX_SAMPLES = 20_000
 #: A timestamp stored with whole seconds (Nova and Neutron on MySQL/MariaDB keep
 #: DATETIME without fractions): MariaDB truncates the fraction, MySQL rounds it,

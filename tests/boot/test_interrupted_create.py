@@ -12,7 +12,6 @@ servers that appear after the 504.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -74,8 +73,7 @@ def test_signal_during_the_create_leaves_nothing(tmp_path: Path, served: ServedS
     rng = random.Random(f"interrupted-create-{sig.name}-{served.clouds}")
     scenario = tmp_path / "boot.yaml"
     scenario.write_text(boot_yaml(COUNT, poll="3s"))
-    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(served.clouds)}
-    env.pop("OS_CLOUD", None)
+    env = served.env()
     in_flight = interrupted = 0
     for trial in range(TRIALS):
         results = tmp_path / f"r{trial}"
@@ -111,8 +109,7 @@ def test_servers_appearing_after_the_wait_make_it_loud(tmp_path: Path,
     the rest."""
     scenario = tmp_path / "boot.yaml"
     scenario.write_text(boot_yaml(COUNT, poll="3s", extra="  create_outcome_wait_s: 1s"))
-    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(served.clouds)}
-    env.pop("OS_CLOUD", None)
+    env = served.env()
     results = tmp_path / "r"
     proc = subprocess.Popen(
         [sys.executable, "-m", "osbench", "run", str(scenario), "--cloud", CLOUD,

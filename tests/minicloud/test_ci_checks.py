@@ -244,10 +244,8 @@ def test_active_times_are_novas_launched_at_on_our_clock() -> None:
     assert entry["samples"] >= 10 and entry["agreeing"] >= 0.9 * entry["samples"], entry
     assert entry["uncertainty_s"] < 0.5, entry
     assert abs(entry["offset_s"]) <= entry["uncertainty_s"] + 0.05, entry
-    # A whole-second stamp spans 1.5 s (truncated or rounded); the poll that saw it
-    # ACTIVE bounds it from above.
-    assert (instances["active_uncertainty_s"] <= 0.75 + entry["uncertainty_s"] + 1e-6).all()
-    assert (instances["time_to_active_s"] <= instances["time_to_active_poll_s"] + 1e-6).all()
+    # Not checked: each time's uncertainty (the mapping's own formula) and its bound by
+    # the poll that saw it ACTIVE (the tracker clamps to it): both hold by construction.
 
 
 def _listening(port: int) -> bool:

@@ -16,7 +16,6 @@ so a kill always lands with a later search not yet started.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -71,13 +70,6 @@ def served(tmp_path: Path) -> Iterator[ServedSim]:
         sim.stop()
 
 
-def env(sim: ServedSim) -> dict[str, str]:
-    """This process's environment with `--cloud served` naming the simulator."""
-    out = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(sim.clouds)}
-    out.pop("OS_CLOUD", None)
-    return out
-
-
 def osbench(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "osbench", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -116,7 +108,7 @@ def start(tmp_path: Path, sim: ServedSim, name: str) -> tuple[subprocess.Popen[s
     scenario.write_text(SEARCH)
     out = tmp_path / name
     return osbench("run", str(scenario), "--cloud", CLOUD, "--results", str(out),
-                   env=env(sim)), out
+                   env=sim.env()), out
 
 
 def the_run(results_dir: Path) -> Path:
@@ -180,7 +172,7 @@ def test_kill_9_mid_search_then_cleanup_leaves_nothing(tmp_path: Path,
     assert "search_summary" not in run.tables  # killed before any search ended
     assert len(run.table("search")) >= nth - 1
 
-    clean = osbench("cleanup", str(the_run(out)), "--cloud", CLOUD, env=env(served))
+    clean = osbench("cleanup", str(the_run(out)), "--cloud", CLOUD, env=served.env())
     stdout, err = clean.communicate(timeout=240)
     assert clean.returncode == 0, err
     assert f"deleted {len(servers)} server(s)" in stdout
@@ -188,7 +180,7 @@ def test_kill_9_mid_search_then_cleanup_leaves_nothing(tmp_path: Path,
 
     # The partial search renders, marked incomplete.
     report = osbench("report", str(the_run(out)), "--out", str(tmp_path / "report"),
-                     "--format", "md", env=env(served))
+                     "--format", "md", env=served.env())
     _, err = report.communicate(timeout=120)
     assert report.returncode == 0, err
     (markdown,) = (tmp_path / "report").glob("*.md")

@@ -128,8 +128,9 @@ def _run_searches(folder: Path) -> Searched:
             assert proc.returncode == 0, f"seed {seed} {half}: exit {proc.returncode}: " \
                 f"{out[-1500:]}\n{err[-1500:]}"
             (path,) = (folder / f"seed-{seed}-{HALVES.index(half)}").iterdir()
+            run = results.load(path)
             for profile in half:
-                runs[(seed, profile)] = results.load(path)
+                runs[(seed, profile)] = run
     finally:
         for proc in procs.values():
             if proc.poll() is None:

@@ -157,8 +157,7 @@ def _collection(request: web.Request, key: str, items: list[dict[str, Any]]) -> 
         "self": f"{base}{request.path_qs}", "previous": None, "next": None}})
 
 
-def _may_list(request: web.Request, user_id: str | None = None,
-              action: str = "identity:list_projects") -> None:
+def _may_list(request: web.Request, action: str, user_id: str | None = None) -> None:
     """Keystone's default policy: admin lists all; a user reads only itself."""
     record = token(request)
     if not record.user.admin and (user_id is None or user_id != record.user.id):
@@ -167,7 +166,7 @@ def _may_list(request: web.Request, user_id: str | None = None,
 
 
 async def list_projects(request: web.Request, now: float) -> web.Response:
-    _may_list(request)
+    _may_list(request, "identity:list_projects")
     return _collection(request, "projects", [_project_body(request)])
 
 
@@ -184,14 +183,14 @@ async def auth_projects(request: web.Request, now: float) -> web.Response:
 
 
 async def list_users(request: web.Request, now: float) -> web.Response:
-    _may_list(request)
+    _may_list(request, "identity:list_users")
     users = request.app[CLOUD].users.values()
     return _collection(request, "users", [_user_body(request, u) for u in users])
 
 
 async def show_user(request: web.Request, now: float) -> web.Response:
     user_id = request.match_info["user_id"]
-    _may_list(request, user_id)
+    _may_list(request, "identity:get_user", user_id)
     for user in request.app[CLOUD].users.values():
         if user.id == user_id:
             return web.json_response({"user": _user_body(request, user)})
@@ -199,7 +198,7 @@ async def show_user(request: web.Request, now: float) -> web.Response:
 
 
 async def user_projects(request: web.Request, now: float) -> web.Response:
-    _may_list(request, request.match_info["user_id"])
+    _may_list(request, "identity:list_user_projects", request.match_info["user_id"])
     return _collection(request, "projects", [_project_body(request)])
 
 
@@ -238,7 +237,7 @@ def _services(request: web.Request) -> list[dict[str, Any]]:
 
 
 async def show_service(request: web.Request, now: float) -> web.Response:
-    _may_list(request, action="identity:get_service")
+    _may_list(request, "identity:get_service")
     for service in _services(request):
         if service["id"] == request.match_info["service_id"]:
             return web.json_response({"service": service})
@@ -247,7 +246,7 @@ async def show_service(request: web.Request, now: float) -> web.Response:
 
 async def list_services(request: web.Request, now: float) -> web.Response:
     """The catalog's services (admin), as `openstack service list` reads them."""
-    _may_list(request, action="identity:list_services")
+    _may_list(request, "identity:list_services")
     items = _services(request)
     if "type" in request.query:
         items = [i for i in items if i["type"] == request.query["type"]]
@@ -255,7 +254,7 @@ async def list_services(request: web.Request, now: float) -> web.Response:
 
 
 async def list_endpoints(request: web.Request, now: float) -> web.Response:
-    _may_list(request, action="identity:list_endpoints")
+    _may_list(request, "identity:list_endpoints")
     cloud = request.app[CLOUD]
     items = [{**{k: e[k] for k in ("id", "interface", "region", "region_id", "url")},
               "service_id": s["id"], "enabled": True,
@@ -275,7 +274,7 @@ async def list_regions(request: web.Request, now: float) -> web.Response:
 
 
 async def list_domains(request: web.Request, now: float) -> web.Response:
-    _may_list(request, action="identity:list_domains")
+    _may_list(request, "identity:list_domains")
     return _collection(request, "domains", [{
         "id": "default", "name": "Default", "description": "The default domain",
         "enabled": True, "tags": [], "options": {},
@@ -291,7 +290,7 @@ def _all_roles(request: web.Request) -> dict[str, str]:
 
 
 async def list_roles(request: web.Request, now: float) -> web.Response:
-    _may_list(request, action="identity:list_roles")
+    _may_list(request, "identity:list_roles")
     return _collection(request, "roles", [
         {"id": role_id, "name": name, "domain_id": None, "description": None, "options": {},
          "links": _links(request, "roles", role_id)}
@@ -302,7 +301,7 @@ async def list_role_assignments(request: web.Request, now: float) -> web.Respons
     """Each user's roles on the project; a member may ask for its own (`user.id`)."""
     cloud = request.app[CLOUD]
     wanted = request.query.get("user.id")
-    _may_list(request, wanted, action="identity:list_role_assignments")
+    _may_list(request, "identity:list_role_assignments", wanted)
     names = request.query.get("include_names", "").lower() in ("1", "true")
     default = {"id": "default", "name": "Default"}
     items = []

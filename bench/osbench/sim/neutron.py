@@ -93,11 +93,12 @@ def _ports(request: web.Request, now: float) -> list[Port]:
 
 async def list_ports(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    items = [neutron_secgroups.port_groups(cloud, port_body(p, now, cloud.wall_origin,
-                                                            cloud.project_id))
+    items = [port_body(p, now, cloud.wall_origin, cloud.project_id)
              for p in _ports(request, now)]
     keys = ("id", "device_id", "network_id", "status", "mac_address", "device_owner", "name")
-    return neutron_page(request, [i for i in items if neutron_matches(i, request, keys)], "ports")
+    # Groups only for the ports asked for: the tracker lists ports every poll cycle.
+    items = [i for i in items if neutron_matches(i, request, keys)]
+    return neutron_page(request, neutron_secgroups.with_groups(cloud, items), "ports")
 
 
 def _port(request: web.Request, now: float) -> Port:
@@ -110,8 +111,8 @@ def _port(request: web.Request, now: float) -> Port:
 
 async def show_port(request: web.Request, now: float) -> web.Response:
     cloud = request.app[CLOUD]
-    body = neutron_secgroups.port_groups(cloud, port_body(_port(request, now), now,
-                                                          cloud.wall_origin, cloud.project_id))
+    (body,) = neutron_secgroups.with_groups(cloud, [port_body(
+        _port(request, now), now, cloud.wall_origin, cloud.project_id)])
     return web.json_response({"port": select_fields(request, [body])[0]})
 
 

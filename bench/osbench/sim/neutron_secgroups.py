@@ -92,14 +92,15 @@ def _with_rules(store: _Store, group: dict[str, Any]) -> dict[str, Any]:
     return {**group, "security_group_rules": rules}
 
 
-def port_groups(cloud: SimCloud, port: dict[str, Any]) -> dict[str, Any]:
-    """`port` (Neutron's body) with the ids of its server's security groups."""
-    server = cloud.servers.get(str(port.get("device_id")))
-    if server is None:
-        return port
+def with_groups(cloud: SimCloud, ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`ports` (Neutron's bodies) with the ids of their servers' security groups."""
     by_name = {g["name"]: g["id"] for g in _store(cloud).groups.values()}
-    return {**port, "security_groups": [by_name[n] for n in server.security_groups
-                                        if n in by_name]}
+    out = []
+    for port in ports:
+        server = cloud.servers.get(str(port.get("device_id")))
+        out.append(port if server is None else {**port, "security_groups": [
+            by_name[n] for n in server.security_groups if n in by_name]})
+    return out
 
 
 def _group(request: web.Request) -> dict[str, Any]:

@@ -21,7 +21,6 @@ Nova writes them (`2026-11-30T21:00:00.123456`).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +29,7 @@ from aiohttp import web
 
 from osbench.sim.nova import microversion, respond
 from osbench.sim.server import CLOUD, ApiError, Route, is_admin
-from osbench.sim.state import Server
+from osbench.sim.state import Server, host_id
 
 #: Where the conductor's events run (a compute event's host is the server's).
 CONDUCTOR_HOST = "controller"
@@ -47,11 +46,6 @@ def request_id(server: Server, action: str) -> str:
     (one multi-create request), stable across runs."""
     key = server.reservation_id if action == "create" else f"{server.id}/{action}"
     return f"req-{uuid.uuid5(_REQUEST_IDS, key)}"
-
-
-def _host_id(host: str, project_id: str) -> str:
-    """Nova's obfuscated host id: sha224 of project and host (nova.utils.generate_hostid)."""
-    return hashlib.sha224((project_id + host).encode()).hexdigest()
 
 
 def _events(server: Server, now: float) -> list[dict[str, Any]]:
@@ -124,7 +118,7 @@ def _event_body(request: web.Request, event: dict[str, Any]) -> dict[str, Any]:
     if admin and mv >= (2, 62):
         body["host"] = event["host"]
     if mv >= (2, 62):
-        body["hostId"] = _host_id(event["host"], cloud.project_id) if event["host"] else ""
+        body["hostId"] = host_id(cloud.project_id, event["host"])
     if mv >= (2, 84):
         body["details"] = event["details"] if event["error"] and finish is not None else None
     return body

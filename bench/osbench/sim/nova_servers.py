@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,7 @@ from osbench.sim.nova import microversion, respond
 from osbench.sim.nova_actions import stamp
 from osbench.sim.paging import next_href
 from osbench.sim.server import CLOUD, ApiError, Route, bad_request, is_admin, json_body, query_int
-from osbench.sim.state import CreateSpec, Server, iso
+from osbench.sim.state import CreateSpec, Server, host_id, iso
 
 #: Nova's osapi_max_limit: one page never holds more servers than this.
 MAX_PAGE = 1000
@@ -156,14 +155,6 @@ def _links(request: web.Request, server: Server) -> list[dict[str, str]]:
     base = request.app[CLOUD].base_url
     return [{"rel": "self", "href": f"{base}/compute/v2.1/servers/{server.id}"},
             {"rel": "bookmark", "href": f"{base}/compute/servers/{server.id}"}]
-
-
-def host_id(project_id: str, host: str | None) -> str:
-    """Nova's hostId (nova.utils.generate_hostid): the host as one project sees it,
-    stable across restarts and different per project; "" before scheduling."""
-    if not host:
-        return ""
-    return hashlib.sha224((project_id + host).encode("utf-8")).hexdigest()
 
 
 def server_body(request: web.Request, server: Server, now: float,

@@ -6,6 +6,7 @@ shows at modelled time `now` (status, task state, fault, port status).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -164,6 +165,14 @@ class Server:
 def iso(origin: datetime, t: float) -> str:
     """Nova/Neutron timestamp of modelled time `t` (seconds resolution, UTC)."""
     return (origin + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def host_id(project_id: str, host: str | None) -> str:
+    """Nova's hostId (nova.utils.generate_hostid): the host as one project sees it,
+    stable across restarts and different per project; "" before scheduling."""
+    if not host:
+        return ""
+    return hashlib.sha224((project_id + host).encode()).hexdigest()
 
 
 def iso_us(origin: datetime, t: float) -> str:

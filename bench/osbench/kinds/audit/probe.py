@@ -11,7 +11,7 @@ never rejects):
   reach it; says nothing about the instance).
 - `not_run`: the probe phase's time budget ran out first.
 
-Bounded three ways: the caller's count (`max_probes`), a start rate (probe i
+Bounded five ways: the caller's count (`max_probes`), a start rate (probe i
 starts no earlier than i / rate_per_s after the first), at most `concurrency`
 in flight, each connect by `connect_timeout_s`, and the whole by `budget_s`.
 

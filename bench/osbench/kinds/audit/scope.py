@@ -106,7 +106,8 @@ async def servers(client: CloudClient, p: FirewallParams) -> list[dict[str, Any]
     # a cloud that ignores one never widens what is probed.
     return [s for s in found
             if (not p.name_prefix or str(s.get("name", "")).startswith(p.name_prefix))
-            and (not p.tag or p.tag in (s.get("tags") or [p.tag]))
+            # No tags in the body (compute API before 2.26) is no match, not a match.
+            and (not p.tag or p.tag in (s.get("tags") or ()))
             and (not p.project or p.project in (own, s.get("tenant_id"), s.get("project_id")))]
 
 

@@ -196,8 +196,7 @@ def judge_capacities(found: Sequence[Found]) -> Judgement:
                           f"{_bracket_text(bracket, bracket.high)} as the field's steps say "
                           f"({bracket.said})")
     ordered = ("small-pets", "big-pets", "rootwrap-daemon")
-    held: list[dict[str, float]] = []
-    held_seeds: list[str] = []
+    held: dict[str, dict[str, float]] = {}  # by seed
     for seed in sorted({str(f.seed) for f in found}):
         mine = {str(f.profile): float(f.capacity) for f in found
                 if str(f.seed) == seed and f.ended and f.profile in ordered
@@ -206,17 +205,16 @@ def judge_capacities(found: Sequence[Found]) -> Judgement:
             continue
         values = [mine[p] for p in ordered]
         if values[0] < values[1] < values[2]:
-            held.append(mine)
-            held_seeds.append(seed)
+            held[seed] = mine
         else:
             differs.append(f"the fixes do not go further in turn (seed {seed}): " + ", ".join(
                 f"{p} {v:g}" for p, v in zip(ordered, values, strict=True)))
     if held:
         # By seed: one seed's searches may come from several runs (a sweep split up).
         seeds = (f"each of the {len(held)} seeds that searched all three" if len(held) > 1
-                 else f"seed {held_seeds[0]}")
+                 else f"seed {next(iter(held))}")
         agrees.append(f"each fix goes further, for {seeds}: " + " < ".join(
-                          f"{p} {_span([m[p] for m in held])}" for p in ordered))
+                          f"{p} {_span([m[p] for m in held.values()])}" for p in ordered))
     return Judgement(tuple(agrees), tuple(differs), tuple(other))
 
 

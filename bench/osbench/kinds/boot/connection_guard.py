@@ -18,7 +18,6 @@ The timers themselves belong to each connection's protocol
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections import Counter
 from typing import Protocol
@@ -58,21 +57,6 @@ def max_connections_for(open_file_limit: int) -> int:
     (but at least half the limit), whichever is less.
     """
     return min(MAX_CONNECTIONS, max(open_file_limit - FD_RESERVE, open_file_limit // 2, 1))
-
-
-def peer_address(remote: str | None) -> tuple[str, str]:
-    """(address, family) of a peer; IPv4-mapped IPv6 counts as IPv4."""
-    if remote is None:
-        return "", "unknown"
-    try:
-        ip = ipaddress.ip_address(remote)
-    except ValueError:
-        return remote, "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped), "ipv4"
-        return remote, "ipv6"
-    return remote, "ipv4"
 
 
 class Guarded(Protocol):

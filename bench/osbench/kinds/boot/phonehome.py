@@ -47,7 +47,6 @@ import concurrent.futures
 import contextlib
 import errno
 import hmac
-import ipaddress
 import logging
 import os
 import re
@@ -60,7 +59,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType, TracebackType
 from typing import Self
-from urllib.parse import urlsplit
 
 from osbench.clock import Clock
 from osbench.errors import UserError
@@ -224,6 +222,8 @@ class RegistrationServer:
         self._stopping: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._done: concurrent.futures.Future[None] | None = None
+        #: Set by stop(): the thread may not have made its loop yet (a start cut short).
+        self._halt = threading.Event()
         self._throttle = Throttle(log_interval_s)
 
     # -- lifecycle ---------------------------------------------------------
@@ -233,6 +233,7 @@ class RegistrationServer:
         if self._thread is not None:
             raise RuntimeError("registration server already started")
         max_connections, max_per_source = self.guard.set_caps()
+        self._halt.clear()
         sock = self._bind()
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._done = concurrent.futures.Future()
@@ -259,6 +260,7 @@ class RegistrationServer:
         thread, self._thread = self._thread, None
         if thread is None:
             return
+        self._halt.set()  # before reading _loop: _serve sets _loop, then reads _halt
         try:
             loop, stopping, done = self._loop, self._stopping, self._done
             if loop is not None and stopping is not None:
@@ -307,6 +309,8 @@ class RegistrationServer:
     async def _serve(self, sock: socket.socket, started: concurrent.futures.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         self._loop, self._stopping = loop, asyncio.Event()
+        if self._halt.is_set():  # stop() came before there was a loop to tell
+            return
         server = await loop.create_server(lambda: RequestProtocol(self), sock=sock,
                                           backlog=ACCEPT_BATCH)
         # The loop just listened with ACCEPT_BATCH as the queue too: deepen it.
@@ -316,8 +320,6 @@ class RegistrationServer:
             await self._stopping.wait()
         finally:
             server.close()
-            if self._pending:
-                self._flush()
             self.guard.abort_all()
             await asyncio.sleep(0)  # the aborted connections' connection_lost
 
@@ -369,7 +371,7 @@ class RegistrationServer:
         `advertised_url` (if set) is the base as given, e.g. behind NAT;
         otherwise `http://<bound host>:<port>`. A wildcard bind has no
         address a guest could use, so then `advertise_host` is required (see
-        `default_advertise_address`); it is ignored for any other bind, the
+        `run.default_advertise_address`); it is ignored for any other bind, the
         one address the server can be reached on.
         """
         path = f"/{self.token}/$INSTANCE_ID/"
@@ -381,7 +383,7 @@ class RegistrationServer:
         if host in _WILDCARDS:
             raise ValueError(
                 f"registration server is bound to wildcard {self.host!r}: pass "
-                "advertise_host (default_advertise_address(api_url)) or advertised_url"
+                "advertise_host (run.default_advertise_address(api_url)) or advertised_url"
             )
         if self._thread is None or self.port == 0:
             raise RuntimeError("registration server not started: its port is unknown")
@@ -413,15 +415,12 @@ class RegistrationServer:
     def phoned_home(self) -> set[str]:
         """Expected instance ids that have phoned home at least once."""
         self._take_arrivals()
-        with self._lock:
-            return self._arrived & self._expected
+        return self._arrived & self._expected  # both written only in this thread
 
     @property
     def strays(self) -> list[Arrival]:
         """Arrivals whose instance id is (still) not expected, in arrival order."""
-        arrivals = self.arrivals
-        with self._lock:
-            return [a for a in arrivals if a.instance_id not in self._expected]
+        return [a for a in self.arrivals if a.instance_id not in self._expected]
 
     # -- the connection guard's numbers ------------------------------------
 
@@ -511,12 +510,19 @@ class RegistrationServer:
         requests they complete; the rest wait for the next pass, after the loop
         has accepted and read (and stamped) what came meanwhile."""
         queue = self._queue
-        for _ in range(min(len(queue), PARSE_BATCH)):
-            queue.popleft().process()
-        self._flush()
-        if queue:
-            assert self._loop is not None
-            self._loop.call_soon(self._parse_batch)
+        try:
+            for _ in range(min(len(queue), PARSE_BATCH)):
+                connection = queue.popleft()
+                try:
+                    connection.process()
+                except Exception:  # one bad request must not stop every later one
+                    log.exception("registration server: dropped a connection")
+                    connection.abort()
+            self._flush()
+        finally:  # the next pass is scheduled only here: never left unscheduled
+            if queue:
+                assert self._loop is not None
+                self._loop.call_soon(self._parse_batch)
 
     def _flush(self) -> None:
         """This pass's arrivals: recorded, handed to the caller's loop, then answered."""
@@ -560,40 +566,3 @@ class RegistrationServer:
             arrivals, self._outbox = self._outbox, []
         self._arrivals.extend(arrivals)
         self._arrived.update(arrival.instance_id for arrival in arrivals)
-
-
-def default_advertise_address(api_url: str) -> str:
-    """The local address of the interface that routes to the cloud's API host.
-
-    That is the address guests most likely reach us on. Found by connecting a
-    UDP socket (which sends no packet) and reading its local address;
-    "127.0.0.1" for a loopback target such as the simulated cloud. Resolves
-    the host name, so it may block on DNS: call it once, or via a thread.
-    """
-    split = urlsplit(api_url)
-    host = split.hostname
-    if not host:
-        raise UserError(f"cannot find the host in API URL {api_url!r}")
-    try:
-        port = split.port or (443 if split.scheme == "https" else 80)
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except (OSError, ValueError) as exc:
-        raise UserError(
-            f"cannot resolve API host {host!r} to find the phone-home address: {exc}",
-            hint="set the URL guests should use with --phone-home-url",
-        ) from exc
-    errors: list[str] = []
-    for family, kind, proto, _canon, address in infos:
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_address(str(address[0]).split("%")[0]).is_loopback:
-                return "127.0.0.1"
-        try:
-            with socket.socket(family, kind, proto) as sock:
-                sock.connect(address)
-                return str(sock.getsockname()[0])
-        except OSError as exc:
-            errors.append(f"{address[0]}: {exc}")
-    raise UserError(
-        f"no local interface routes to API host {host!r} ({'; '.join(errors)})",
-        hint="set the URL guests should use with --phone-home-url",
-    )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, cast
@@ -448,10 +447,6 @@ _DUPLICATE_HEADER = reply(400, "a framing or content header given twice")
 _BAD_FRAMING = reply(400, "unsupported body framing: send Content-Length or "
                           "Transfer-Encoding: chunked, not both")
 _BAD_CHUNK = reply(400, "malformed chunked body")
-
-#: The factory a listening socket is served with.
-ProtocolFactory = Callable[[], RequestProtocol]
-
 
 class UnsupportedType(ValueError):
     """A body of a Content-Type the server does not read (415)."""

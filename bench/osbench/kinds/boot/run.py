@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
+import ipaddress
 import re
+import socket
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -27,7 +31,7 @@ from osbench.kinds.boot.cleanup import (
     run_tag,
 )
 from osbench.kinds.boot.params import OUTCOMES, VIF_FAILURE, BootParams, batch_sizes
-from osbench.kinds.boot.phonehome import Arrival, RegistrationServer, default_advertise_address
+from osbench.kinds.boot.phonehome import Arrival, RegistrationServer
 from osbench.kinds.boot.tracker import Tracker
 from osbench.scenario import Case
 
@@ -257,3 +261,39 @@ async def _check_quotas(client: Any, count: int, flavor: dict[str, Any],
         raise UserError("quota too small: " + "; ".join(short),
                         hint="raise the project's quota or lower params.count")
 
+
+def default_advertise_address(api_url: str) -> str:
+    """The local address of the interface that routes to the cloud's API host.
+
+    That is the address guests most likely reach us on. Found by connecting a
+    UDP socket (which sends no packet) and reading its local address;
+    "127.0.0.1" for a loopback target such as the simulated cloud. Resolves
+    the host name, so it may block on DNS: call it once, or via a thread.
+    """
+    split = urlsplit(api_url)
+    host = split.hostname
+    if not host:
+        raise UserError(f"cannot find the host in API URL {api_url!r}")
+    try:
+        port = split.port or (443 if split.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"cannot resolve API host {host!r} to find the phone-home address: {exc}",
+            hint="set the URL guests should use with --phone-home-url",
+        ) from exc
+    errors: list[str] = []
+    for family, kind, proto, _canon, address in infos:
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(str(address[0]).split("%")[0]).is_loopback:
+                return "127.0.0.1"
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.connect(address)
+                return str(sock.getsockname()[0])
+        except OSError as exc:
+            errors.append(f"{address[0]}: {exc}")
+    raise UserError(
+        f"no local interface routes to API host {host!r} ({'; '.join(errors)})",
+        hint="set the URL guests should use with --phone-home-url",
+    )
