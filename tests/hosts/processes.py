@@ -14,6 +14,11 @@ def running(pid: int) -> bool:
         return False
 
 
+def parent_of(pid: int) -> int:
+    """The parent's pid, from /proc/PID/stat."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 async def gone(pid: int, within_s: float = 5.0) -> bool:
     """True once `pid` has exited, False if it is still running after `within_s`."""
     for _ in range(int(within_s / 0.05)):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import socket
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from tests.hosts.conftest import (
     needs_root,
     public_key,
 )
-from tests.hosts.processes import gone
+from tests.hosts.processes import gone, parent_of
 
 
 async def test_output_and_exit_status(sshd: SSHServer) -> None:
@@ -257,3 +259,30 @@ async def test_jump_host_that_cannot_reach_the_target(sshd: SSHServer) -> None:
             await inner.run(["true"])
     finally:
         await close_all({"inner": inner, "bastion": bastion})
+
+
+async def test_cancel_stops_the_command_when_timeout_cannot_pass_it_on(
+        sshd: SSHServer, tmp_path: Path) -> None:
+    # A stopped `timeout` stands in for coreutils 9.1's fork race (it exits on a
+    # signal that lands inside fork(), leaving its child running): either way,
+    # only a signal to the command's process group reaches the command.
+    pidfile = tmp_path / "sleeper.pid"
+    host = sshd.host()
+    task = asyncio.create_task(host.run(
+        ["sh", "-c", f"echo $$ > {pidfile}; kill -STOP $PPID; exec sleep 30"], timeout_s=60))
+    timeout_pid = None
+    try:
+        for _ in range(200):
+            if pidfile.exists() and pidfile.read_text().strip():
+                break
+            await asyncio.sleep(0.05)
+        sleeper = int(pidfile.read_text())
+        timeout_pid = parent_of(sleeper)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await gone(sleeper), "the remote command outlived its cancelled run"
+    finally:
+        if timeout_pid is not None:
+            os.kill(timeout_pid, signal.SIGKILL)
+        await host.close()

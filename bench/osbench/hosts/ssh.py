@@ -44,11 +44,20 @@ def _remote_command(text: str, timeout_s: float) -> str:
     Without a PTY, sshd does not signal a command when the channel or connection
     goes (Ctrl-C, a cancelled stream, osbench killed): an iperf3 client would load
     the network until its -t ran out. So the channel's stdin is kept open and
-    watched: at its EOF (the channel closed) the command gets SIGTERM, which
-    `timeout` passes on. The command itself reads /dev/null (EOF at once).
+    watched: at its EOF (the channel closed) the command gets SIGTERM. The command
+    itself reads /dev/null (EOF at once).
+
+    The SIGTERM goes to `timeout`'s whole process group (it makes one, led by
+    itself), not only to `timeout`: the `timeout` of coreutils 9.1 (Debian 12)
+    exits at once on a signal that lands while it is still inside fork(), and
+    its child then runs on (newer coreutils block signals around that fork). A
+    sweep cut by Ctrl-C just as its streams started left an iperf3 client
+    loading the network for its whole -t. Before the group exists (timeout not
+    started yet) the signal goes to the pid.
     """
     return (f"exec 3<&0; timeout -k 2 {timeout_s:.3f} {text} </dev/null & p=$!; "
-            "(while read -r _ <&3; do :; done; kill -TERM $p) >/dev/null 2>&1 & w=$!; "
+            "(while read -r _ <&3; do :; done; kill -TERM -- -$p || kill -TERM $p)"
+            " >/dev/null 2>&1 & w=$!; "
             "wait $p; s=$?; kill $w 2>/dev/null; exit $s")
 
 
