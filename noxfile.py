@@ -296,6 +296,8 @@ def report(session: nox.Session) -> None:
 MINICLOUD_BOOT = "scenarios/minicloud/boot-20.yaml"
 MINICLOUD_ROOTWRAP = "scenarios/minicloud/rootwrap-qdhcp.yaml"
 MINICLOUD_SEARCH = "scenarios/minicloud/search-5-40.yaml"
+#: The firewall audit's proof (issue 20): guests, three audits, cleanup.
+MINICLOUD_AUDIT_PROOF = "tests.minicloud.audit_proof"
 MINICLOUD_REPORT = "reports/minicloud"
 
 
@@ -306,11 +308,15 @@ def minicloud(session: nox.Session) -> None:
     request, each instance ACTIVE, leased by the real DHCP agent and phoned home; the
     rootwrap probe in the DHCP agent's real qdhcp namespace with neutron-rootwrap and its
     daemon; a capacity search from 5 to 40 instances against the real Nova (issue 17);
-    the checks of tests/minicloud/test_ci_checks.py (outcomes, ports, leases, real
-    provenance, the search's capacity and steps, zero leftovers); reports/minicloud/;
-    `minicloud down` (also after a failure) and the after-down checks (no process it
-    started, no namespace, no bridge). 6.5 min in CI's fresh clone on 2026-11-30, the
-    search ~4 of it (an earlier CI took 11 min without the search); budget 25."""
+    the firewall audit's proof (issue 20: security groups enforced by the agent's
+    iptables driver, probed from "the Internet" namespace, one guest's tap let
+    through, found, restored); the checks of tests/minicloud/test_ci_checks.py
+    (outcomes, ports, leases, real provenance, the search's capacity and steps, the
+    audits' findings, zero leftovers); reports/minicloud/; `minicloud down` (also after
+    a failure) and the after-down checks (no process it started, no namespace, no
+    bridge, no iptables chain of the agent's, bridge netfilter as found). 6.5 min in
+    CI's fresh clone on 2026-11-30, the search ~4 of it (an earlier CI took 11 min
+    without the search), the audit's proof ~45 s more; budget 25."""
     import time
 
     if os.geteuid() != 0:
@@ -338,17 +344,27 @@ def minicloud(session: nox.Session) -> None:
         # Exits 1 (and fails CI) when the capacity found is below the file's `require`.
         session.run("osbench", "run", MINICLOUD_SEARCH, "--cloud", "minicloud",
                     "--results", str(results))
+        # Exits 1 unless its three audits exit as expected (0, 1: the planted
+        # exposure fails the SLA, 0) and its cleanup went through.
+        audits = results / "audit"
+        session.run("python", "-m", MINICLOUD_AUDIT_PROOF, "--results", str(audits))
+        audit_runs = {label: str(next((audits / label).glob("*/manifest.json")).parent)
+                      for label in ("enforced", "planted", "restored")}
         runs = sorted(str(p.parent) for p in results.glob("*/manifest.json"))
         boot_run = next(r for r in runs if "minicloud-boot-20" in r)
         rootwrap_run = next(r for r in runs if "minicloud-rootwrap-qdhcp" in r)
         search_run = next(r for r in runs if "minicloud-search-5-40" in r)
         shutil.rmtree(MINICLOUD_REPORT, ignore_errors=True)
-        session.run("osbench", "report", *runs, "--out", MINICLOUD_REPORT, "--format",
+        session.run("osbench", "report", *runs, *audit_runs.values(), "--out",
+                    MINICLOUD_REPORT, "--format",
                     "html,md,png,svg", "--title", "osbench on minicloud (real OpenStack Zed)")
         session.run("pytest", checks, "-p", "no:cacheprovider", "-rfEs",
                     env={"OSBENCH_MINICLOUD_BOOT_RUN": boot_run,
                          "OSBENCH_MINICLOUD_ROOTWRAP_RUN": rootwrap_run,
                          "OSBENCH_MINICLOUD_SEARCH_RUN": search_run,
+                         **{f"OSBENCH_MINICLOUD_AUDIT_{k.upper()}_RUN": v
+                            for k, v in audit_runs.items()},
+                         "OSBENCH_MINICLOUD_AUDIT_PROOF": str(audits / "audit-proof.json"),
                          "OSBENCH_MINICLOUD_REPORT": MINICLOUD_REPORT})
     finally:
         session.run("osbench", "minicloud", "down")

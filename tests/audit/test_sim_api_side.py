@@ -18,6 +18,8 @@ import yaml
 
 from osbench import results, targets
 from osbench.cloudclient import CloudClient, CloudTarget
+from osbench.kinds.audit import scope
+from osbench.kinds.audit.params import FirewallParams
 from osbench.kinds.audit.report import sections, verdict
 from osbench.kinds.audit.run import SIM_SKIP
 from osbench.progress import SilentProgress
@@ -193,3 +195,27 @@ def test_probe_false_reads_the_api_and_sends_nothing(tmp_path: Path,
     assert "probes" not in run.tables and len(run.table("expected")) == 9
     assert ("probes skipped: params.firewall.probe is false (the API side only)"
             in run.table("audit_notes")["message"].tolist())
+
+
+def test_the_tag_scope_lists_servers_at_the_microversion_that_shows_tags() -> None:
+    """A server's body carries `tags` from compute 2.26 on (the simulated Nova follows
+    the real one): the `tag:` scope asks for it, or it would find nothing."""
+    with SimThread(time_scale=60) as sim:
+        conn = sim.sim.connect()
+        try:
+            for name, tags in (("web-1", ["audited"]), ("web-2", ["other"]), ("web-3", [])):
+                conn.compute.post("/servers", json={"server": {
+                    "name": name, "imageRef": sim.sim.image_id,
+                    "flavorRef": sim.sim.flavor_id, "networks": [{"uuid": sim.sim.network_id}],
+                    "tags": tags}}, microversion="2.52").raise_for_status()
+        finally:
+            conn.close()
+        client = CloudClient(sim.sim.connect(), clock=sim.sim.clock)
+        try:
+            found = asyncio.run(scope.servers(client, FirewallParams(tag="audited")))
+            both = asyncio.run(scope.servers(client, FirewallParams(name_prefix="web-",
+                                                                    tag="other")))
+        finally:
+            client.close()
+    assert [(s["name"], s["tags"]) for s in found] == [("web-1", ["audited"])]
+    assert [s["name"] for s in both] == ["web-2"]

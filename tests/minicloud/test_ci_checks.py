@@ -4,6 +4,9 @@ They need runs the session made, so they skip unless it names them:
 - `OSBENCH_MINICLOUD_BOOT_RUN` / `OSBENCH_MINICLOUD_ROOTWRAP_RUN` /
   `OSBENCH_MINICLOUD_SEARCH_RUN`: the run directories; the `live` checks run
   while minicloud is still up;
+- `OSBENCH_MINICLOUD_AUDIT_{ENFORCED,PLANTED,RESTORED}_RUN` and
+  `OSBENCH_MINICLOUD_AUDIT_PROOF` (tests/minicloud/audit_proof.py's record of what
+  it made and planted): the firewall audit's three runs (issue 20);
 - `OSBENCH_MINICLOUD_DOWN=1`: the `after_down` checks, after `osbench minicloud down`.
 Once named, nothing here skips: every check asserts.
 """
@@ -27,6 +30,9 @@ from osbench.minicloud.guests import GUEST_NETNS_PREFIX
 BOOT_RUN = os.environ.get("OSBENCH_MINICLOUD_BOOT_RUN")
 ROOTWRAP_RUN = os.environ.get("OSBENCH_MINICLOUD_ROOTWRAP_RUN")
 SEARCH_RUN = os.environ.get("OSBENCH_MINICLOUD_SEARCH_RUN")
+AUDIT_RUNS = {label: os.environ.get(f"OSBENCH_MINICLOUD_AUDIT_{label.upper()}_RUN")
+              for label in ("enforced", "planted", "restored")}
+AUDIT_PROOF = os.environ.get("OSBENCH_MINICLOUD_AUDIT_PROOF")
 AFTER_DOWN = os.environ.get("OSBENCH_MINICLOUD_DOWN") == "1"
 STATE_DIR = layout.default_state_dir()
 
@@ -248,6 +254,134 @@ def test_active_times_are_novas_launched_at_on_our_clock() -> None:
     # the poll that saw it ACTIVE (the tracker clamps to it): both hold by construction.
 
 
+# -- the firewall audit (issue 20) -----------------------------------------------
+
+audit = pytest.mark.skipif(not AUDIT_PROOF, reason="needs the audit proof's runs on minicloud: "
+                           "run by `nox -s minicloud` (OSBENCH_MINICLOUD_AUDIT_PROOF)")
+
+
+def _proof() -> dict[str, Any]:
+    assert AUDIT_PROOF
+    return dict(json.loads(Path(AUDIT_PROOF).read_text()))
+
+
+def _audit(label: str) -> tuple[results.Run, pd.DataFrame, dict[str, float]]:
+    """A run of the proof: the run, its probes, its metrics."""
+    path = AUDIT_RUNS[label]
+    assert path, f"OSBENCH_MINICLOUD_AUDIT_{label.upper()}_RUN not set"
+    run = results.load(Path(path))
+    row = run.table("cases").iloc[0]
+    metrics = {k.removeprefix("metric."): float(row[k]) for k in row.index
+               if str(k).startswith("metric.") and row[k] is not None}
+    return run, run.table("probes"), metrics
+
+
+def _tagged(proof: dict[str, Any]) -> dict[str, str]:
+    """Instance id -> name of the guests the `tag:` scope must find."""
+    return {sid: name for name, sid in proof["servers"].items() if not name.endswith(
+        "untagged")}
+
+
+@audit
+def test_audit_scope_is_the_tagged_guests_on_the_named_hypervisor() -> None:
+    """name_prefix AND tag (compute 2.26 for the listing's tags): the untagged guest,
+    same prefix, is not in scope; every instance's hypervisor is Nova's host name."""
+    proof = _proof()
+    assert len(proof["servers"]) == 5 and proof["problems"] == [], proof["problems"]
+    for label in AUDIT_RUNS:
+        run, _, metrics = _audit(label)
+        instances = run.table("instances")
+        assert dict(zip(instances["instance"], instances["name"], strict=True)) == _tagged(
+            proof), label
+        assert set(instances["hypervisor"]) == {layout.COMPUTE_HOST}, label
+        assert metrics["instances_in_scope"] == 4
+        notes = run.table("audit_notes")
+        assert f"probes from netns:{layout.INTERNET_NETNS}" in notes["message"].tolist()
+        assert proof["runs"][label]["exit"] == proof["runs"][label]["expected_exit"]
+
+
+@audit
+def test_audit_enforced_guests_are_reported_enforced() -> None:
+    """No closed port answers from the Internet, every opened port does."""
+    proof = _proof()
+    _, probes, metrics = _audit("enforced")
+    assert set(probes["instance"]) == set(_tagged(proof))
+    closed = probes[probes["expected"] == "closed"]
+    opened = probes[probes["expected"] == "open"]
+    assert set(closed["seen"]) == {"filtered"}, closed["seen"].value_counts().to_dict()
+    assert {22, 3306, 5432, 6379, 9200, 11211, 27017} <= set(closed["port"])
+    # The opened port: reached (a RST from the guest, which runs no service) on the
+    # guest whose group opens it, and only there; dropped on the others.
+    assert len(opened) >= 1 and opened["seen"].isin(["open", "refused"]).all(), opened
+    assert set(opened["name"]) == {n for n in proof["servers"] if n.endswith("-open")}
+    assert (closed[closed["port"] == 8080]["name"].nunique()) == 3
+    assert metrics["exposed_instances"] == 0 and metrics["exposed_ports"] == 0
+    assert metrics["unreachable_open_ports"] == 0 and metrics["probes_inconclusive"] == 0
+    assert metrics["probes_sent"] == len(probes)
+
+
+@audit
+def test_audit_finds_exactly_the_planted_guest_with_its_ports() -> None:
+    proof = _proof()
+    planted = proof["planted"]
+    assert planted["held_through_run"] is True  # the agent did not undo it mid-run
+    run, probes, metrics = _audit("planted")
+    exposed = probes[probes["finding"] == "exposed"]
+    assert set(exposed["instance"]) == {planted["instance"]}, exposed
+    mine = probes[(probes["instance"] == planted["instance"])
+                  & (probes["expected"] == "closed")]
+    # Every port its rules close answered: the whole tap was let through.
+    assert sorted(exposed["port"]) == sorted(mine["port"]) and 22 in set(exposed["port"])
+    assert set(exposed["hypervisor"]) == {layout.COMPUTE_HOST}
+    others = probes[(probes["instance"] != planted["instance"])
+                    & (probes["expected"] == "closed")]
+    assert set(others["seen"]) == {"filtered"}
+    assert metrics["exposed_instances"] == 1 and metrics["hypervisors_affected"] == 1
+    assert metrics["exposed_ports"] == len(mine) and metrics["unreachable_open_ports"] == 0
+    sla = run.table("sla").set_index("criterion")
+    assert not sla.loc["exposed_instances == 0", "passed"]
+    assert proof["runs"]["planted"]["exit"] == 1
+
+
+@audit
+def test_audit_after_the_restore_none_is_exposed() -> None:
+    proof = _proof()
+    assert proof["planted"]["restored"] is True
+    _, probes, metrics = _audit("restored")
+    closed = probes[probes["expected"] == "closed"]
+    assert set(closed["seen"]) == {"filtered"}
+    # The planted guest probed as before (its closed ports, now dropped again).
+    assert (closed["instance"] == proof["planted"]["instance"]).sum() >= 8
+    assert metrics["exposed_instances"] == 0 and metrics["unreachable_open_ports"] == 0
+
+
+@audit
+def test_audit_proof_left_nothing_behind() -> None:
+    """The proof's servers, ports and group gone; its rule and the agent's chains of
+    those ports gone from iptables."""
+    import subprocess
+
+    import openstack
+
+    proof = _proof()
+    conn = openstack.connect(cloud=layout.CLOUD_NAME)
+    try:
+        servers = {s.id for s in conn.compute.servers(all_projects=True)}
+        ports = {p.id for p in conn.network.ports()}
+        groups = {g.id for g in conn.network.security_groups()}
+    finally:
+        conn.close()
+    assert not servers & set(proof["servers"].values())
+    assert not ports & set(proof["ports"].values())
+    assert proof["group_id"] not in groups
+    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "osbench audit proof" not in rules
+    assert not [pid for pid in proof["ports"].values() if pid[:10] in rules]
+    report = Path(os.environ.get("OSBENCH_MINICLOUD_REPORT", "reports/minicloud")) / "report.md"
+    assert "1 exposed instance(s)" in report.read_text()
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -313,6 +447,23 @@ def test_down_leaves_no_process_naming_the_state_dir_in_any_namespace() -> None:
     # once its parent had exited (issue 13).
     time.sleep(5)
     assert _naming_state_dir() == {}
+
+
+@after_down
+def test_down_puts_bridge_netfilter_back_and_removes_the_agents_chains() -> None:
+    """bridge-nf-call-iptables as `up` found it (the record `down` kept); no chain of
+    the Linux bridge agent's, nor a jump to one, in any table (IPv4, IPv6)."""
+    import subprocess
+
+    assert not (STATE_DIR / "netfilter.json").exists()
+    record = json.loads((STATE_DIR / "netfilter.restored.json").read_text())
+    assert Path(record["sysctl"]).read_text().strip() == record["previous"]
+    for tool in ("iptables", "ip6tables"):
+        for table in ("filter", "raw", "mangle"):
+            rules = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True,
+                                   text=True, check=True).stdout
+            assert "neutron-" not in rules and "osbench audit proof" not in rules, (
+                tool, table, rules)
 
 
 @after_down

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import configparser
 import contextlib
+import ipaddress
 import os
 import shutil
 import signal
@@ -26,7 +27,7 @@ from osbench.clock import RealClock
 from osbench.errors import MachineError, UserError
 from osbench.kinds.boot.params import DEFAULT_USER_DATA
 from osbench.kinds.boot.phonehome import Arrival, RegistrationServer
-from osbench.minicloud import config, guests, layout, manage, services
+from osbench.minicloud import config, firewall, guests, layout, manage, services
 from osbench.netns import names as netns_names
 from osbench.report.provenance import _cloud_versions
 from tests.hosts.processes import processes_mentioning
@@ -186,10 +187,36 @@ def test_the_trial_runs_pitfalls_are_configured() -> None:
     agent = _ini(files[Path("/etc/neutron/plugins/ml2/linuxbridge_agent.ini")])
     assert agent["vxlan"]["enable_vxlan"] == "false"
     assert agent["linux_bridge"]["bridge_mappings"] == "provider:osbmc-br"
+    # Security groups enforced (issue 20) by Zed's iptables driver, by its entry point.
+    assert agent["securitygroup"]["enable_security_group"] == "true"
+    assert agent["securitygroup"]["firewall_driver"] == "iptables"
+    assert "port_security" in ml2["ml2"]["extension_drivers"]
     nova = _ini(files[Path("/etc/nova/nova.conf")])
     assert nova["DEFAULT"]["compute_driver"] == "fake.FakeDriver"
     assert nova["quota"]["instances"] == "-1"
     assert SECRETS.db_nova in nova["database"]["connection"]
+
+
+def test_the_internet_is_on_the_subnet_outside_the_pool() -> None:
+    """No guest and no DHCP port can ever be given the Internet namespace's address."""
+    address = ipaddress.ip_address(layout.INTERNET_ADDRESS)
+    network = ipaddress.ip_network(layout.SUBNET_CIDR)
+    start, end = (ipaddress.ip_address(a) for a in layout.ALLOCATION_POOL)
+    assert address in network and address not in (network.network_address,
+                                                   network.broadcast_address)
+    assert not start <= address <= end
+    assert layout.INTERNET_NETNS.startswith(layout.PREFIX)  # `down` removes it
+    assert layout.INTERNET_VETH.startswith(layout.PREFIX) and len(layout.INTERNET_VETH) <= 15
+
+
+def test_only_the_linux_bridge_agents_chains_are_taken_for_its_own() -> None:
+    ours = ["-N neutron-linuxbri-i4375850f-5", "-N neutron-filter-top",
+            "-A FORWARD -j neutron-filter-top", "-A FORWARD -j neutron-linuxbri-FORWARD",
+            "-A PREROUTING -j neutron-linuxbri-PREROUTING"]
+    others = ["-N neutron-l3-agent-FORWARD", "-A FORWARD -j neutron-l3-agent-FORWARD",
+              "-A FORWARD -m comment --comment neutron-linuxbri-x -j ACCEPT", "-N DOCKER",
+              "-A FORWARD -j DOCKER", "-P FORWARD ACCEPT", "-N", "-A FORWARD -j"]
+    assert [line for line in ours + others if firewall._is_agents(line)] == ours
 
 
 def test_sql_setup_is_idempotent_and_names_every_database() -> None:

@@ -60,6 +60,11 @@ SUBNET_NAME = "minicloud-subnet"
 #: Private, on this machine only (the address-less bridge above); no gateway.
 SUBNET_CIDR = "10.254.0.0/24"
 ALLOCATION_POOL = ("10.254.0.10", "10.254.0.250")
+#: "The Internet" (osbench.minicloud.firewall): a namespace on the provider bridge
+#: with an address of the subnet outside the pool, where the firewall audit probes from.
+INTERNET_NETNS = "osbmc-inet"
+INTERNET_VETH = "osbmc-inet"
+INTERNET_ADDRESS = "10.254.0.254"
 IMAGE_NAME = "minicloud-tiny"
 FLAVOR_NAME = "mc.tiny"
 FLAVOR = {"vcpus": 1, "ram": 64, "disk": 1}

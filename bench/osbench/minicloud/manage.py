@@ -7,7 +7,9 @@ resources (network, image, flavor), guests (the guest player), versions.
 `down` stops every process minicloud recorded (by PID), the DHCP agent's
 dnsmasq (by its pidfile), any process whose command line still names the state
 directory (in any namespace), and removes the guests, bridges and namespaces
-minicloud's network made. It keeps packages, configuration and databases, so
+minicloud's network made (the Internet namespace too), the Linux bridge
+agent's iptables chains, and puts bridge-nf-call-iptables back as `up` found
+it (`firewall`). It keeps packages, configuration and databases, so
 the next `up` is quick; it never touches a configuration it did not write.
 """
 
@@ -30,7 +32,7 @@ import yaml
 from osbench import netns, procs
 from osbench.errors import MachineError, StillRunning, UserError
 from osbench.hosts.base import stderr_tail
-from osbench.minicloud import config, layout, services
+from osbench.minicloud import config, firewall, layout, services
 from osbench.minicloud.guests import GUEST_NETNS_PREFIX, GUESTS_LOG
 
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
@@ -473,6 +475,8 @@ def up(state_dir: Path, echo: Callable[[str], None] = print) -> Phases:
             stamp.write_text(versions)
     with phases.phase("services"):
         provider_bridge()
+        firewall.bridge_netfilter(state_dir)  # before the Linux bridge agent starts
+        firewall.internet()
         for svc in services.SERVICES[4:]:
             ensure_service(svc.name, state_dir)
             queue = RPC_QUEUES.get(svc.name)
@@ -519,14 +523,17 @@ def down(state_dir: Path) -> list[str]:
     links = sorted((link for link in netns.links() if _is_ours(link)),
                    key=lambda link: link == layout.PROVIDER_BRIDGE)
     for ns in netns.names():
-        if ns.startswith(GUEST_NETNS_PREFIX) or (network_id and ns == f"qdhcp-{network_id}"):
+        if ns.startswith(GUEST_NETNS_PREFIX) or ns == layout.INTERNET_NETNS or (
+                network_id and ns == f"qdhcp-{network_id}"):
             run(["ip", "netns", "delete", ns], check=False)
             removed.append(f"namespace {ns}")
     for link in links:
         if Path(f"/sys/class/net/{link}").exists():
             run(["ip", "link", "delete", link], check=False)
             removed.append(f"link {link}")
-    return removed
+    removed += firewall.remove_agent_rules()
+    restored = firewall.restore_netfilter(state_dir)
+    return removed + ([restored] if restored else [])
 
 
 def _is_ours(link: str) -> bool:

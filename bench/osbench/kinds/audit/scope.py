@@ -22,6 +22,10 @@ from osbench.kinds.audit.params import FirewallParams
 CHUNK = 40
 #: Nova's hostId is a per-project hash of the host; shown when the host is not.
 HOST_ID_PREFIX = "hostId:"
+#: The compute microversion from which a server's body carries its `tags` (and the
+#: listing honours `?tags=`); asked for the `tag:` scope's listing only, so a cloud
+#: older than that still serves the other scopes.
+TAGS_MICROVERSION = "2.26"
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,11 @@ def describe(p: FirewallParams) -> str:
 
 
 async def _pages(client: CloudClient, service: str, path: str, key: str,
-                 query: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+                 query: Sequence[tuple[str, str]], **kwargs: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     url: str | None = f"{path}?{urlencode(query)}" if query else path
     while url:
-        page = await client.get_json(service, url)
+        page = await client.get_json(service, url, **kwargs)
         out.extend(page.get(key, []))
         url = _next_link(page.get(f"{key}_links", []), path)
     return out
@@ -101,7 +105,9 @@ async def servers(client: CloudClient, p: FirewallParams) -> list[dict[str, Any]
         query.append(("tags", p.tag))
     if p.project and p.project != own:
         query += [("all_tenants", "1"), ("project_id", p.project)]
-    found = await _pages(client, "compute", "/servers/detail", "servers", query)
+    # The microversion goes as keystoneauth's `OpenStack-API-Version: compute 2.26`.
+    found = await _pages(client, "compute", "/servers/detail", "servers", query,
+                         **({"microversion": TAGS_MICROVERSION} if p.tag else {}))
     # The filters are the server's to honour; the scope is also checked here, so
     # a cloud that ignores one never widens what is probed.
     return [s for s in found
