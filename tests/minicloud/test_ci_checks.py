@@ -452,7 +452,7 @@ def test_down_leaves_no_process_naming_the_state_dir_in_any_namespace() -> None:
 @after_down
 def test_down_puts_bridge_netfilter_back_and_removes_the_agents_chains() -> None:
     """bridge-nf-call-iptables as `up` found it (the record `down` kept); no chain of
-    the Linux bridge agent's, nor a jump to one, in any table (IPv4, IPv6)."""
+    the Linux bridge agent's, nor a jump to one, in any table (IPv4, IPv6, ebtables)."""
     import subprocess
 
     assert not (STATE_DIR / "netfilter.json").exists()
@@ -464,6 +464,10 @@ def test_down_puts_bridge_netfilter_back_and_removes_the_agents_chains() -> None
                                    text=True, check=True).stdout
             assert "neutron-" not in rules and "osbench audit proof" not in rules, (
                 tool, table, rules)
+    for table in ("nat", "filter"):  # ARP/MAC spoofing protection of the guests' taps
+        rules = subprocess.run(["ebtables", "-t", table, "-L"], capture_output=True,
+                               text=True, check=True).stdout
+        assert "neutron" not in rules, (table, rules)
 
 
 @after_down

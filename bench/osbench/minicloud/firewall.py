@@ -13,7 +13,8 @@ Internet" namespace, and the Linux bridge agent's iptables chains.
   probes from (`vantage: netns:osbmc-inet`).
 - The agent leaves its chains behind when it stops; `down` removes the chains
   named as the Linux bridge agent names them (`neutron-linuxbri-*`,
-  `neutron-filter-top`) and the jumps to them, nothing else.
+  `neutron-filter-top`; ebtables `neutronARP-*`, `neutronMAC-*`, left when it
+  stops before it has unplugged a guest) and the jumps to them, nothing else.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ NETFILTER_FILE = "netfilter.json"
 NETFILTER_RESTORED = "netfilter.restored.json"
 #: The chains the Linux bridge agent makes (its binary name cut to 16 characters).
 AGENT_CHAIN = re.compile(r"^(neutron-linuxbri-\S+|neutron-filter-top)$")
+#: Its ebtables chains: ARP and MAC spoofing protection, one of each per tap
+#: (neutron.plugins.ml2.drivers.linuxbridge.agent.arp_protect).
+AGENT_EB_CHAIN = re.compile(r"^neutron(ARP|MAC)-\S+$")
+EB_TABLES = ("nat", "filter")
 TABLES = ("filter", "raw", "mangle")
 
 
@@ -129,4 +134,39 @@ def remove_agent_rules() -> list[str]:
             if chains:
                 removed.append(f"{tool} {table}: {len(chains)} chain(s) of the Linux bridge "
                                "agent")
+    return removed
+
+
+def agent_ebtables(table: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The agent's ebtables chains in `table`, and the rules of other chains that jump
+    to them (chain, rule words), from `ebtables -L`."""
+    chains: list[str] = []
+    jumps: list[tuple[str, list[str]]] = []
+    current = ""
+    for line in _run(["ebtables", "-t", table, "-L"], check=False).splitlines():
+        if line.startswith("Bridge chain: "):
+            current = line.split()[2].rstrip(",")
+            if AGENT_EB_CHAIN.match(current):
+                chains.append(current)
+        elif line.startswith("-") and current and not AGENT_EB_CHAIN.match(current):
+            words = line.split()
+            targets = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-j"]
+            if any(AGENT_EB_CHAIN.match(target) for target in targets):
+                jumps.append((current, words))
+    return chains, jumps
+
+
+def remove_agent_ebtables() -> list[str]:
+    """Remove the agent's ebtables chains and the jumps to them; what went."""
+    removed = []
+    for table in EB_TABLES:
+        chains, jumps = agent_ebtables(table)
+        for chain, words in jumps:
+            _run(["ebtables", "-t", table, "-D", chain, *words], check=False)
+        for chain in chains:
+            _run(["ebtables", "-t", table, "-F", chain], check=False)
+            _run(["ebtables", "-t", table, "-X", chain], check=False)
+        if chains:
+            removed.append(f"ebtables {table}: {len(chains)} chain(s) of the Linux bridge "
+                           "agent")
     return removed

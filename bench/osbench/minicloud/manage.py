@@ -531,7 +531,7 @@ def down(state_dir: Path) -> list[str]:
         if Path(f"/sys/class/net/{link}").exists():
             run(["ip", "link", "delete", link], check=False)
             removed.append(f"link {link}")
-    removed += firewall.remove_agent_rules()
+    removed += firewall.remove_agent_rules() + firewall.remove_agent_ebtables()
     restored = firewall.restore_netfilter(state_dir)
     return removed + ([restored] if restored else [])
 
