@@ -105,7 +105,7 @@ async def test_connections_over_the_cap_per_source_are_closed_at_once(
 def test_default_caps_follow_the_open_file_limit() -> None:
     assert max_connections_for(1024) == 768  # FD_RESERVE kept for the rest
     assert max_connections_for(256) == 128  # at least half the limit
-    assert max_connections_for(1_048_576) == 4096  # MAX_CONNECTIONS
+    assert max_connections_for(1_048_576) == 16384  # MAX_CONNECTIONS
 
 
 async def test_default_caps_are_set_at_start(server: RegistrationServer) -> None:

@@ -8,7 +8,7 @@ seconds}); `stop` ends the process.
   DIR, each arrival journaled as a `phone_home` row by the run's context path
   (`CaseContext.record_many`), before its reply. Its cap per source address
   is lifted: every client here is 127.0.0.1, real guests have addresses of
-  their own (the cap in all is the default, 4096 at most).
+  their own (the cap in all is the default, 16384 at most).
 - `osbench-asyncio`: the same on asyncio's own loop (uvloop's fallback).
 - `stdlib`: `http.server.ThreadingHTTPServer`, the field experiment's kind of
   server, stamping at the start of `do_POST`.

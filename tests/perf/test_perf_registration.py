@@ -63,6 +63,9 @@ BURST_TIMEOUT_S = 30.0
 RETRANSMIT_S = 1.0
 #: Pause between rounds: the previous burst's connections close.
 PAUSE_S = 0.5
+#: After a burst's last reply, before the server's CPU is read: its last log
+#: lines (nginx writes them as each request ends) and connection teardowns.
+SETTLE_S = 0.2
 #: wrk rounds per server (alternating between servers) and seconds each.
 WRK_ROUNDS = 3
 WRK_SECONDS = 2
@@ -286,8 +289,10 @@ def one_round(server: Served, size: int, round_no: int) -> dict[str, float]:
     ids = [f"s{size}r{round_no}-{i:05d}" for i in range(size)]
     before = _cpu_s(server.pid)
     sent = burst(server.port, server.token, ids)
-    arrived = server.arrivals()
+    time.sleep(SETTLE_S)
+    # Before the dump: making it is the test's work (nginx's is read from its log here).
     server.cpu_s += _cpu_s(server.pid) - before
+    arrived = server.arrivals()
     server.requests += size
     skews = [arrived[i] - sent[i][0] for i in ids if i in arrived]
     figures = {

@@ -26,11 +26,14 @@ from osbench.fdlimit import raise_open_file_limit
 
 log = logging.getLogger(__name__)
 
-#: Connections open at once, at most. The headline experiment's 1000 guests
-#: phoning home together need up to 1000; 4096 leaves 4x headroom. Each costs
-#: a file descriptor and at most ~32 KB buffered (`MAX_HEAD_BYTES` plus the
-#: body limit), 128 MB in all.
-MAX_CONNECTIONS = 4096
+#: Connections open at once, at most. A burst of N guests phoning home together
+#: holds up to N open while the server reads first and answers after
+#: (`phonehome.PARSE_BATCH`): at 4096, 181 of a 5000 burst were refused (issue
+#: 19). Each costs a file descriptor and at most ~100 KB buffered
+#: (`MAX_HEAD_BYTES`, the body limit and a read's slack,
+#: `registration_http.UNREAD_SLACK`), which only a flood of hostile clients
+#: fills: up to 1.6 GB at this cap. A smaller harness sets `max_connections`.
+MAX_CONNECTIONS = 16384
 #: File descriptors left to the rest of the process (journal, the cloud API's
 #: connection pool, logs, the event loop's own) when the open-file limit, not
 #: MAX_CONNECTIONS, sets the cap.
@@ -101,8 +104,11 @@ class ConnectionGuard:
         """The caps (total, per source), those not given first set from the open-file
         limit, which this raises to its hard limit: `max_connections_for` it, and a
         SOURCE_SHARE of that per source."""
+        # Raised whether or not the cap is given: a cap over the soft limit
+        # (often 1024) would fail its accepts with EMFILE instead.
+        open_file_limit = raise_open_file_limit()
         if self.max_connections is None:
-            self.max_connections = max_connections_for(raise_open_file_limit())
+            self.max_connections = max_connections_for(open_file_limit)
         if self.max_connections_per_source is None:
             self.max_connections_per_source = max(1, self.max_connections // SOURCE_SHARE)
         return self.max_connections, self.max_connections_per_source

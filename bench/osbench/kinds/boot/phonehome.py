@@ -81,17 +81,21 @@ from osbench.logthrottle import Throttle
 
 log = logging.getLogger(__name__)
 
-#: Connections accepted per pass of the server's loop (asyncio: the `backlog`
-#: given to the loop, see `_accept_connection`): a burst is accepted a few at a
-#: time between reads, so the first requests are stamped before the last
-#: connections are set up. 100 is asyncio's own default; 32 keeps a pass short.
+#: Connections accepted per pass of asyncio's own loop (the `backlog` it is
+#: given, see `_accept_connection`: 100 by default), so a burst is accepted a
+#: few at a time between reads. uvloop (libuv) accepts every pending
+#: connection each pass whatever this says.
 ACCEPT_BATCH = 32
-#: Connections parsed per pass of the server's loop. A burst's requests are
-#: stamped as their bytes are read; parsing, journaling and answering them
-#: takes ~50 us each, so 64 a pass lets the loop accept and read again every
-#: ~3 ms: with all of a 5000 burst parsed in one pass, the kernel's listen
-#: queue overflowed meanwhile (SYNs dropped, retried after 1 s).
-PARSE_BATCH = 64
+#: Requests parsed, journaled and answered per pass of the server's loop; the
+#: rest wait for the next pass, after the loop has accepted and read (and so
+#: stamped) whatever came meanwhile. Small, so reads come first in a burst:
+#: 1000 at once (tests/perf/test_perf_registration.py, 2026-12-01, 10 rounds
+#: each, interleaved) gave a p99 skew of 20 ms with 4 a pass, 36 ms with 64
+#: and 25 ms for nginx; and with all of a 5000 burst parsed in one pass the
+#: kernel's listen queue overflowed meanwhile (SYNs dropped, retried after
+#: 1 s). Each pass costs ~8 us of CPU of its own (a journal write, the
+#: hand-off), ~1.4 us a request at 16 against ~5 us at 4.
+PARSE_BATCH = 16
 #: bind() errors that mean "no IPv6 here" (fall back to IPv4), as opposed to
 #: a port in use or not permitted (a user error, not a reason to fall back).
 _NO_IPV6_ERRNOS = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT})

@@ -29,7 +29,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, cast
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 from osbench.kinds.boot.connection_guard import MAX_HEAD_BYTES, ConnectionGuard
 
@@ -475,15 +475,36 @@ def parse_fields(content_type: str, body: bytes) -> dict[str, str]:
             f"unsupported Content-Type {content_type!r}: "
             "send application/x-www-form-urlencoded or application/json"
         )
-    pairs = parse_qsl(
-        body.decode("utf-8"),
-        keep_blank_values=True,
-        strict_parsing=True,
-        encoding="utf-8",
-        errors="strict",
-        max_num_fields=_MAX_FIELDS,
-    )
-    return dict(pairs)
+    return parse_form(body.decode("utf-8"))
+
+
+def parse_form(text: str) -> dict[str, str]:
+    """A form body read as `dict(parse_qsl(text, keep_blank_values=True,
+    strict_parsing=True, errors="strict", max_num_fields=_MAX_FIELDS))` reads
+    it (the last of a repeated name wins), at a third of the cost: only a
+    name or value with a `+` or `%` is unquoted (parse_qsl: ~7 us of a
+    phone-home's CPU, this ~2.5 us, for cloud-init's form; issue 19)."""
+    if text.count("&") >= _MAX_FIELDS:
+        raise ValueError("Max number of fields exceeded")
+    fields: dict[str, str] = {}
+    if not text:
+        return fields
+    for pair in text.split("&"):
+        name, equals, value = pair.partition("=")
+        if not equals:
+            raise ValueError(f"bad query field: {pair!r}")
+        if "+" in name or "%" in name:
+            name = _unquote(name)
+        if "+" in value or "%" in value:
+            value = _unquote(value)
+        fields[name] = value
+    return fields
+
+
+def _unquote(text: str) -> str:
+    """A form field's text: `+` is a space, %XX a byte, the bytes UTF-8. The
+    same as `unquote(text.replace("+", " "), errors="strict")`, in half the time."""
+    return unquote_to_bytes(text.replace("+", " ")).decode("utf-8")
 
 
 def _json_depth(body: bytes) -> int:
