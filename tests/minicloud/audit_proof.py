@@ -19,8 +19,12 @@ while minicloud is up (root):
    expects exit 1 (the SLA `exposed_instances == 0` fails), and checks that the
    rule is still there after the run (the agent did not undo it); `restored`
    after deleting exactly that rule (expects exit 0).
-3. Always (finally): deletes the planted rule if still there, then the guests,
-   their ports and the group, by the ids it made, and nothing else.
+3. Always (finally, also on SIGTERM or Ctrl-C): deletes the planted rule if still
+   there, then the guests, their ports and the group, by the ids it made, and
+   nothing else. Killed outright (SIGKILL), the rule goes with `osbench minicloud
+   down` (by its comment); the guests and the group stay in minicloud's
+   database, and the next proof refuses to start until they are deleted (it
+   names them) rather than audit them along with its own.
 
 `DIR/audit-proof.json` records what it made, planted and saw (the CI checks in
 test_ci_checks.py read it with the runs); it exits 1 when any step did not go
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -98,7 +103,7 @@ def wait(what: str, ready: Callable[[], bool], timeout_s: float = READY_TIMEOUT_
 def plant_rule(tap: str) -> list[str]:
     """The incident: frames bridged out to `tap` accepted before the agent's chains."""
     return ["FORWARD", "-m", "physdev", "--physdev-out", tap, "--physdev-is-bridged",
-            "-m", "comment", "--comment", "osbench audit proof: planted", "-j", "ACCEPT"]
+            "-m", "comment", "--comment", firewall.PLANT_COMMENT, "-j", "ACCEPT"]
 
 
 def iptables(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -108,6 +113,15 @@ def iptables(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]
 
 def rule_present(rule: list[str]) -> bool:
     return iptables("-C", *rule, check=False).returncode == 0
+
+
+def leftovers(conn: Any) -> list[str]:
+    """Servers and groups by the proof's names that it did not make now."""
+    servers = [f"server {s.name} ({s.id})" for s in conn.compute.servers(all_projects=True)
+               if str(s.name).startswith(PREFIX)]
+    groups = [f"security group {g.name} ({g.id})" for g in conn.network.security_groups()
+              if g.name == GROUP]
+    return servers + groups
 
 
 def make(conn: Any, proof: Proof, network_id: str) -> None:
@@ -217,8 +231,17 @@ def main(argv: list[str] | None = None) -> int:
         say(f"no namespace {layout.INTERNET_NETNS}: is minicloud up?")
         return 2
     conn = openstack.connect(cloud=layout.CLOUD_NAME)
+    # A stop (CI's timeout, Ctrl-C) still restores the rule and deletes the guests.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     rule: list[str] = []
+    left = leftovers(conn)
+    if left:
+        conn.close()
+        say("an earlier proof was stopped before its cleanup; delete what it left, then "
+            "run again (`openstack --os-cloud minicloud server delete ...`): "
+            + "; ".join(left))
+        return 2
     try:
         make(conn, proof, network_id)
         ready(conn, proof, state_dir)
@@ -243,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         rule = []
         proof.save()
         audit("restored", args.results, proof)
-    except Exception as exc:
+    except BaseException as exc:  # a stop too (SystemExit on SIGTERM): on the record
         proof.problems.append(f"{type(exc).__name__}: {exc}")
         raise
     finally:

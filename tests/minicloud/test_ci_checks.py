@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from osbench import netns, results
-from osbench.minicloud import layout, manage, services
+from osbench.minicloud import firewall, layout, manage, services
 from osbench.minicloud.guests import GUEST_NETNS_PREFIX
 
 BOOT_RUN = os.environ.get("OSBENCH_MINICLOUD_BOOT_RUN")
@@ -376,7 +376,7 @@ def test_audit_proof_left_nothing_behind() -> None:
     assert proof["group_id"] not in groups
     rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True,
                            check=True).stdout
-    assert "osbench audit proof" not in rules
+    assert firewall.PLANT_COMMENT not in rules
     assert not [pid for pid in proof["ports"].values() if pid[:10] in rules]
     report = Path(os.environ.get("OSBENCH_MINICLOUD_REPORT", "reports/minicloud")) / "report.md"
     assert "1 exposed instance(s)" in report.read_text()
@@ -462,7 +462,7 @@ def test_down_puts_bridge_netfilter_back_and_removes_the_agents_chains() -> None
         for table in ("filter", "raw", "mangle"):
             rules = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True,
                                    text=True, check=True).stdout
-            assert "neutron-" not in rules and "osbench audit proof" not in rules, (
+            assert "neutron-" not in rules and firewall.PLANT_COMMENT not in rules, (
                 tool, table, rules)
     for table in ("nat", "filter"):  # ARP/MAC spoofing protection of the guests' taps
         rules = subprocess.run(["ebtables", "-t", table, "-L"], capture_output=True,

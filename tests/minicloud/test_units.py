@@ -212,7 +212,9 @@ def test_the_internet_is_on_the_subnet_outside_the_pool() -> None:
 def test_only_the_linux_bridge_agents_chains_are_taken_for_its_own() -> None:
     ours = ["-N neutron-linuxbri-i4375850f-5", "-N neutron-filter-top",
             "-A FORWARD -j neutron-filter-top", "-A FORWARD -j neutron-linuxbri-FORWARD",
-            "-A PREROUTING -j neutron-linuxbri-PREROUTING"]
+            "-A PREROUTING -j neutron-linuxbri-PREROUTING",
+            "-A FORWARD -m physdev --physdev-out tapaa538456-e6 --physdev-is-bridged -m comment "
+            f"--comment {firewall.PLANT_COMMENT} -j ACCEPT"]
     others = ["-N neutron-l3-agent-FORWARD", "-A FORWARD -j neutron-l3-agent-FORWARD",
               "-A FORWARD -m comment --comment neutron-linuxbri-x -j ACCEPT", "-N DOCKER",
               "-A FORWARD -j DOCKER", "-P FORWARD ACCEPT", "-N", "-A FORWARD -j"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 from osbench import netns
@@ -35,6 +36,9 @@ AGENT_CHAIN = re.compile(r"^(neutron-linuxbri-\S+|neutron-filter-top)$")
 #: (neutron.plugins.ml2.drivers.linuxbridge.agent.arp_protect).
 AGENT_EB_CHAIN = re.compile(r"^neutron(ARP|MAC)-\S+$")
 EB_TABLES = ("nat", "filter")
+#: The comment on the rule the audit's proof plants (tests/minicloud/audit_proof.py):
+#: the proof deletes it; `down` too, should the proof have been killed first.
+PLANT_COMMENT = "osbench-minicloud-audit-proof-planted"
 TABLES = ("filter", "raw", "mangle")
 
 
@@ -108,8 +112,11 @@ def agent_rules(tool: str = "iptables") -> dict[str, list[str]]:
 
 
 def _is_agents(line: str) -> bool:
-    """A chain of the agent's (`-N NAME`) or a rule jumping to one (`-j NAME`)."""
-    words = line.split()
+    """A chain of the agent's (`-N NAME`), a rule jumping to one (`-j NAME`), or the
+    audit proof's planted rule."""
+    words = shlex.split(line)
+    if PLANT_COMMENT in words:
+        return True
     if words[:1] == ["-N"]:
         return len(words) > 1 and bool(AGENT_CHAIN.match(words[1]))
     targets = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-j"]
@@ -117,23 +124,23 @@ def _is_agents(line: str) -> bool:
 
 
 def remove_agent_rules() -> list[str]:
-    """Remove the agent's chains and the jumps to them, IPv4 and IPv6; what went."""
+    """Remove the agent's chains, the jumps to them and the proof's planted rule, IPv4
+    and IPv6; what went."""
     removed = []
     for tool in ("iptables", "ip6tables"):
         for table, lines in agent_rules(tool).items():
             chains = [line.split()[1] for line in lines if line.startswith("-N ")]
-            # Jumps from the built-in chains first, then empty and delete the chains.
-            for line in lines:
-                words = line.split()
-                if words[0] == "-A" and not AGENT_CHAIN.match(words[1]):
-                    _run([tool, "-w", "-t", table, "-D", *words[1:]], check=False)
+            # Rules in the built-in chains first, then empty and delete the chains.
+            rules = [words for words in map(shlex.split, lines)
+                     if words[0] == "-A" and not AGENT_CHAIN.match(words[1])]
+            for words in rules:
+                _run([tool, "-w", "-t", table, "-D", *words[1:]], check=False)
             for chain in chains:
                 _run([tool, "-w", "-t", table, "-F", chain], check=False)
             for chain in chains:
                 _run([tool, "-w", "-t", table, "-X", chain], check=False)
-            if chains:
-                removed.append(f"{tool} {table}: {len(chains)} chain(s) of the Linux bridge "
-                               "agent")
+            removed.append(f"{tool} {table}: {len(chains)} chain(s) of the Linux bridge "
+                           f"agent, {len(rules)} rule(s) in built-in chains")
     return removed
 
 
