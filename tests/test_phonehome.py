@@ -9,7 +9,7 @@ import logging
 import random
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
@@ -63,7 +63,7 @@ def seen() -> list[Arrival]:
 
 @pytest.fixture
 async def server(seen: list[Arrival]) -> AsyncIterator[RegistrationServer]:
-    async with RegistrationServer(clock=StepClock(), on_arrival=seen.append) as srv:
+    async with RegistrationServer(clock=StepClock(), journal=seen.extend) as srv:
         yield srv
 
 
@@ -203,7 +203,7 @@ async def test_body_over_limit_is_413_by_content_length(
     seen: list[Arrival], session: aiohttp.ClientSession
 ) -> None:
     async with RegistrationServer(
-        clock=StepClock(), on_arrival=seen.append, max_body_bytes=100
+        clock=StepClock(), journal=seen.extend, max_body_bytes=100
     ) as srv:
         async with session.post(url(srv, "vm-1"), data=b"a=" + b"x" * 98) as response:
             assert response.status == 200  # exactly at the limit
@@ -221,7 +221,7 @@ async def test_chunked_body_over_limit_is_413(
             yield b"x" * 20
 
     async with (
-        RegistrationServer(clock=StepClock(), on_arrival=seen.append, max_body_bytes=100) as srv,
+        RegistrationServer(clock=StepClock(), journal=seen.extend, max_body_bytes=100) as srv,
         session.post(url(srv, "vm-1"), data=chunks()) as response,
     ):
         assert response.request_info.headers.get("Transfer-Encoding") == "chunked"
@@ -293,12 +293,12 @@ async def test_failing_recorder_gets_500_and_the_retry_is_offered_again(
 ) -> None:
     offered: list[Arrival] = []
 
-    def flaky_journal(arrival: Arrival) -> None:
-        offered.append(arrival)
+    def flaky_journal(arrivals: Sequence[Arrival]) -> None:
+        offered.extend(arrivals)
         if len(offered) == 1:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    async with RegistrationServer(clock=StepClock(), on_arrival=flaky_journal) as srv:
+    async with RegistrationServer(clock=StepClock(), journal=flaky_journal) as srv:
         srv.expect(["vm-1"])
         with caplog.at_level(logging.ERROR, logger="osbench.kinds.boot.phonehome"):
             async with session.post(url(srv, "vm-1")) as response:
@@ -344,7 +344,7 @@ async def test_falls_back_to_ipv4_when_ipv6_is_unavailable(
 
     monkeypatch.setattr(socket, "create_server", no_ipv6)
     with caplog.at_level(logging.WARNING, logger="osbench.kinds.boot.phonehome"):
-        async with RegistrationServer(clock=StepClock(), on_arrival=seen.append) as srv:
+        async with RegistrationServer(clock=StepClock(), journal=seen.extend) as srv:
             assert srv.host == "0.0.0.0"
             async with session.post(url(srv, "vm-1")) as response:
                 assert response.status == 200
@@ -379,7 +379,7 @@ async def test_burst_of_1000_simultaneous_posts_all_recorded_once(
 
 
 async def test_url_template(seen: list[Arrival]) -> None:
-    async with RegistrationServer(clock=StepClock(), on_arrival=seen.append) as srv:
+    async with RegistrationServer(clock=StepClock(), journal=seen.extend) as srv:
         base = f"/{srv.token}/$INSTANCE_ID/"
         assert srv.url_template("10.0.0.5") == f"http://10.0.0.5:{srv.port}{base}"
         assert srv.url_template("2001:db8::5") == f"http://[2001:db8::5]:{srv.port}{base}"
@@ -387,14 +387,14 @@ async def test_url_template(seen: list[Arrival]) -> None:
         with pytest.raises(ValueError, match="advertise_host"):
             srv.url_template()  # bound to "::": no address a guest could use
     async with RegistrationServer(
-        clock=StepClock(), on_arrival=seen.append, host="127.0.0.1", token="run-42-secret"
+        clock=StepClock(), journal=seen.extend, host="127.0.0.1", token="run-42-secret"
     ) as srv:
         assert srv.url_template() == f"http://127.0.0.1:{srv.port}/run-42-secret/$INSTANCE_ID/"
         # Bound to one address: the only one a guest can reach it on.
         assert srv.url_template("10.0.0.5") == srv.url_template()
     proxied = RegistrationServer(
         clock=StepClock(),
-        on_arrival=seen.append,
+        journal=seen.extend,
         token="run-42-secret",
         advertised_url="http://phone.example.org:8080/",
     )
@@ -404,18 +404,18 @@ async def test_url_template(seen: list[Arrival]) -> None:
 
 
 def test_url_template_needs_a_started_server() -> None:
-    srv = RegistrationServer(clock=StepClock(), on_arrival=lambda a: None)
+    srv = RegistrationServer(clock=StepClock(), journal=lambda arrivals: None)
     with pytest.raises(RuntimeError, match="not started"):
         srv.url_template("10.0.0.5")
 
 
 def test_token_is_random_per_server_and_validated() -> None:
-    first = RegistrationServer(clock=StepClock(), on_arrival=lambda a: None)
-    second = RegistrationServer(clock=StepClock(), on_arrival=lambda a: None)
+    first = RegistrationServer(clock=StepClock(), journal=lambda arrivals: None)
+    second = RegistrationServer(clock=StepClock(), journal=lambda arrivals: None)
     assert first.token != second.token
     assert len(first.token) >= 16
     with pytest.raises(UserError, match="token"):
-        RegistrationServer(clock=StepClock(), on_arrival=lambda a: None, token="a/b/c/d/e")
+        RegistrationServer(clock=StepClock(), journal=lambda arrivals: None, token="a/b/c/d/e")
 
 
 @pytest.mark.parametrize(
@@ -446,8 +446,8 @@ def test_default_advertise_address_refuses_url_without_host() -> None:
 async def test_port_in_use_is_a_clear_error_not_an_ipv4_fallback(seen: list[Arrival]) -> None:
     from osbench.errors import UserError
 
-    async with RegistrationServer(clock=StepClock(), on_arrival=seen.append) as first:
-        second = RegistrationServer(clock=StepClock(), on_arrival=seen.append,
+    async with RegistrationServer(clock=StepClock(), journal=seen.extend) as first:
+        second = RegistrationServer(clock=StepClock(), journal=seen.extend,
                                     port=first.port)
         with pytest.raises(UserError) as exc:
             await second.start()

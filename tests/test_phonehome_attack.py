@@ -70,7 +70,7 @@ def serve(module_name: str, options: dict[str, Any]) -> None:
 
 
 async def _serve(module: Any, options: dict[str, Any]) -> None:
-    server = module.RegistrationServer(clock=RealClock(), on_arrival=lambda a: None, **options)
+    server = module.RegistrationServer(clock=RealClock(), journal=lambda arrivals: None, **options)
     await server.start()
     print(json.dumps({"port": server.port, "token": server.token}), flush=True)
     await asyncio.to_thread(sys.stdin.readline)

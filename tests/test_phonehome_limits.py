@@ -59,7 +59,7 @@ async def post(port: int, token: str, instance_id: str, source: str = "127.0.0.1
 
 def serving(seen: list[Arrival], **options: Any) -> RegistrationServer:
     """A server on 127.0.0.1 that appends to `seen`; `options` as the constructor's."""
-    return RegistrationServer(clock=RealClock(), on_arrival=seen.append, host="127.0.0.1",
+    return RegistrationServer(clock=RealClock(), journal=seen.extend, host="127.0.0.1",
                               **options)
 
 

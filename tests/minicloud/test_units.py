@@ -88,7 +88,7 @@ def test_malformed_phone_home_is_skipped_as_cloud_init_does(payload: str, messag
 
 async def test_phone_home_post_is_recorded_by_the_registration_server() -> None:
     seen: list[Arrival] = []
-    async with RegistrationServer(clock=RealClock(), on_arrival=seen.append,
+    async with RegistrationServer(clock=RealClock(), journal=seen.extend,
                                   host="127.0.0.1", port=0) as srv:
         srv.expect(["inst-1"])
         user_data = DEFAULT_USER_DATA.format(phone_home_url=srv.url_template("127.0.0.1"))
@@ -105,7 +105,7 @@ async def test_phone_home_post_is_recorded_by_the_registration_server() -> None:
 
 async def test_phone_home_retries_then_gives_up() -> None:
     seen: list[Arrival] = []
-    async with RegistrationServer(clock=RealClock(), on_arrival=seen.append,
+    async with RegistrationServer(clock=RealClock(), journal=seen.extend,
                                   host="127.0.0.1", port=0) as srv:
         wrong = srv.url_template("127.0.0.1").replace(srv.token, "wrong-token")
         ph = cloudinit.PhoneHome(url=wrong, post=("hostname",), tries=3)

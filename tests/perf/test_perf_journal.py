@@ -2,7 +2,7 @@
 
 A 1000-instance boot journals a few rows per instance and per poll; what
 matters is that recording never delays the phone-home reply it sits in front
-of (RegistrationServer calls `on_arrival` before answering).
+of (RegistrationServer calls its `journal` before answering).
 """
 
 from __future__ import annotations

@@ -156,14 +156,14 @@ class RegistrationServer:
     It serves from a thread of its own (its own event loop); `start`, `stop`,
     `expect`, `arrivals` and the other properties are for the caller's thread.
     The arrivals of each batch (PARSE_BATCH) are offered, in the server's
-    thread and before any of them is answered, to `on_arrival` one by one and
-    then to `journal` all at once (both optional; each must be safe to call
-    from another thread). If either raises, the arrival(s) it was given stay
-    in `arrivals` with their original times, the error is logged and the
-    guest gets 500, so cloud-init retries (up to `tries`); the retry comes as
-    a duplicate and is offered again. Never 503: cloud-init would retry that
-    forever. The arrivals are queued for the caller before their replies go
-    out, so `arrivals` holds every arrival whose reply a client has seen.
+    thread and before any of them is answered, to `journal` all at once
+    (optional; it must be safe to call from another thread). If it raises,
+    the arrivals stay in `arrivals` with their original times, the error is
+    logged and each of those guests gets 500, so cloud-init retries (up to
+    `tries`); the retry comes as a duplicate and is offered again. Never
+    503: cloud-init would retry that forever. The arrivals are queued for the
+    caller before their replies go out, so `arrivals` holds every arrival
+    whose reply a client has seen.
 
     Connections beyond `max_connections`, or beyond
     `max_connections_per_source` from one address, are closed at once
@@ -179,7 +179,6 @@ class RegistrationServer:
         self,
         *,
         clock: Clock,
-        on_arrival: Callable[[Arrival], None] | None = None,
         journal: Callable[[Sequence[Arrival]], None] | None = None,
         host: str = "::",
         port: int = 0,
@@ -206,7 +205,6 @@ class RegistrationServer:
             idle_timeout_s=idle_timeout_s, header_timeout_s=header_timeout_s,
             body_timeout_s=body_timeout_s, max_body_bytes=max_body_bytes)
         self.clock = clock
-        self.on_arrival = on_arrival
         self.journal = journal
         self.host = host
         self.port = port
@@ -238,11 +236,12 @@ class RegistrationServer:
             raise RuntimeError("registration server already started")
         max_connections, max_per_source = self.guard.set_caps()
         self._halt.clear()
-        sock = self._bind()
+        backlog = listen_backlog()  # read once: somaxconn, a file under /proc
+        sock = self._bind(backlog)
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._done = concurrent.futures.Future()
         self._throttle.attach(*_THROTTLED_LOGGERS)
-        self._thread = threading.Thread(target=self._serve_in_thread, args=(sock, started),
+        self._thread = threading.Thread(target=self._serve_in_thread, args=(sock, backlog, started),
                                         name=f"registration-{sock.getsockname()[1]}",
                                         daemon=True)
         try:
@@ -256,7 +255,7 @@ class RegistrationServer:
         self.host, self.port = sock.getsockname()[:2]
         log.info("registration server listening on %s port %d (at most %d connections, "
                  "%d per source address; listen queue %d)", self.host, self.port,
-                 max_connections, max_per_source, listen_backlog())
+                 max_connections, max_per_source, backlog)
 
     async def stop(self) -> None:
         """Stop listening and close connections; safe to call twice. Arrivals
@@ -292,12 +291,12 @@ class RegistrationServer:
     ) -> None:
         await self.stop()
 
-    def _serve_in_thread(self, sock: socket.socket,
+    def _serve_in_thread(self, sock: socket.socket, backlog: int,
                          started: concurrent.futures.Future[None]) -> None:
         assert self._done is not None
         loop = new_event_loop()
         try:
-            loop.run_until_complete(self._serve(sock, started))
+            loop.run_until_complete(self._serve(sock, backlog, started))
         except BaseException as exc:
             if not started.done():
                 started.set_exception(exc)
@@ -310,7 +309,8 @@ class RegistrationServer:
             sock.close()
             self._done.set_result(None)
 
-    async def _serve(self, sock: socket.socket, started: concurrent.futures.Future[None]) -> None:
+    async def _serve(self, sock: socket.socket, backlog: int,
+                     started: concurrent.futures.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         self._loop, self._stopping = loop, asyncio.Event()
         if self._halt.is_set():  # stop() came before there was a loop to tell
@@ -318,7 +318,7 @@ class RegistrationServer:
         server = await loop.create_server(lambda: RequestProtocol(self), sock=sock,
                                           backlog=ACCEPT_BATCH)
         # The loop just listened with ACCEPT_BATCH as the queue too: deepen it.
-        sock.listen(listen_backlog())
+        sock.listen(backlog)
         started.set_result(None)
         try:
             await self._stopping.wait()
@@ -327,8 +327,7 @@ class RegistrationServer:
             self.guard.abort_all()
             await asyncio.sleep(0)  # the aborted connections' connection_lost
 
-    def _bind(self) -> socket.socket:
-        backlog = listen_backlog()
+    def _bind(self, backlog: int) -> socket.socket:
         if self.host == "::":
             try:
                 # asyncio's create_server sets IPV6_V6ONLY; bind ourselves so
@@ -534,25 +533,17 @@ class RegistrationServer:
         if not batch:
             return
         arrivals = [arrival for arrival, _ in batch]
-        failed: set[int] = set()
-        if self.on_arrival is not None:
-            for index, arrival in enumerate(arrivals):
-                try:
-                    self.on_arrival(arrival)
-                except Exception:
-                    log.exception("recording the phone-home of %s failed; guest will retry",
-                                  arrival.instance_id)
-                    failed.add(index)
+        answer = _OK
         if self.journal is not None:
             try:
                 self.journal(arrivals)
             except Exception:
                 log.exception("journaling %d phone-home(s) failed (%s ...); guests will retry",
                               len(arrivals), arrivals[0].instance_id)
-                failed = set(range(len(arrivals)))
+                answer = _RECORDING_FAILED
         self._hand_off(arrivals)
-        for index, (_arrival, connection) in enumerate(batch):
-            connection.reply(_RECORDING_FAILED if index in failed else _OK)
+        for _arrival, connection in batch:
+            connection.reply(answer)
 
     def _hand_off(self, arrivals: list[Arrival]) -> None:
         """Queue arrivals for the caller, who takes them when it next reads
