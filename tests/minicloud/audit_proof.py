@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from osbench import netns
 from osbench.minicloud import firewall, layout, manage
 from osbench.minicloud.guests import vif_name
 
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     proof = Proof(args.results / PROOF_FILE)
     state_dir = layout.default_state_dir()
     network_id = json.loads((state_dir / manage.RESOURCES_FILE).read_text())["network_id"]
-    if layout.INTERNET_NETNS not in firewall.netns.names():
+    if layout.INTERNET_NETNS not in netns.names():
         say(f"no namespace {layout.INTERNET_NETNS}: is minicloud up?")
         return 2
     conn = openstack.connect(cloud=layout.CLOUD_NAME)
