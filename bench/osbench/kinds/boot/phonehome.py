@@ -88,13 +88,14 @@ log = logging.getLogger(__name__)
 ACCEPT_BATCH = 32
 #: Requests parsed, journaled and answered per pass of the server's loop; the
 #: rest wait for the next pass, after the loop has accepted and read (and so
-#: stamped) whatever came meanwhile. Small, so reads come first in a burst:
-#: 1000 at once (tests/perf/test_perf_registration.py, 2026-12-01, 10 rounds
-#: each, interleaved) gave a p99 skew of 20 ms with 4 a pass, 36 ms with 64
-#: and 25 ms for nginx; and with all of a 5000 burst parsed in one pass the
-#: kernel's listen queue overflowed meanwhile (SYNs dropped, retried after
-#: 1 s). Each pass costs ~8 us of CPU of its own (a journal write, the
-#: hand-off), ~1.4 us a request at 16 against ~5 us at 4.
+#: stamped) whatever came meanwhile. Small, so reads come first in a burst;
+#: each pass costs CPU of its own (a journal write, a loop iteration). 1000
+#: at once, 12 rounds each, interleaved with nginx (2026-12-01): p99 skew
+#: x1.13 / x1.43 / x1.76 of nginx's and CPU 67 / 60 / 57 us a request (nginx
+#: 20) at 4 / 16 / 64 a pass. With 5000 at once, no SYN was dropped at 16 on
+#: a quiet machine; while minicloud booted beside it (load 4), the kernel's
+#: listen queue overflowed at every size tried, 4 to 64 (SYNs resent 1 s
+#: later), and nginx's did not: a busy harness host loses stamps first.
 PARSE_BATCH = 16
 #: bind() errors that mean "no IPv6 here" (fall back to IPv4), as opposed to
 #: a port in use or not permitted (a user error, not a reason to fall back).
