@@ -188,10 +188,13 @@ def cleanup_run(run: Run, *, cloud: str | None = None, dry_run: bool = False) ->
     if clean is None:
         return Cleanup(run.run_id, None, f"{run.run_id}: a {kind} run creates nothing on a "
                                          "cloud; nothing to clean")
-    cloud = cloud or next((str(t["cloud"]) for t in run.manifest.get("targets", [])
-                           if t.get("type") == "cloud"), None)
+    opened = run.manifest.get("targets", [])
+    cloud = cloud or next((str(t["cloud"]) for t in opened if t.get("type") == "cloud"), None)
     if cloud is None:
-        if any(t.get("simulated") for t in run.manifest.get("targets", [])):
+        if opened and not any(t.get("type") in ("cloud", "simulated-cloud") for t in opened):
+            return Cleanup(run.run_id, None, f"{run.run_id} opened no cloud (its cases ran "
+                                             "on hosts or this machine): nothing to clean")
+        if any(t.get("simulated") for t in opened):
             return Cleanup(run.run_id, None, f"{run.run_id} ran on the embedded simulated "
                                              "cloud, which ended with it: nothing can be left")
         raise UserError(f"{run.path}: the manifest names no cloud", hint="pass --cloud NAME")

@@ -253,8 +253,10 @@ class Runner:
         try:
             # A target that cannot be named (unknown cloud) is a user error before
             # the run starts: it leaves no results directory behind.
-            for spec in {targets.resolve(c.target, self.options.target) for c in self.bases}:
-                targets.check_target(self.spec.target, spec)
+            for kind, spec in {(self.spec.target_kind(c.params),
+                                targets.resolve(c.target, self.options.target))
+                               for c in self.bases}:
+                targets.check_target(kind, spec)
             self.journal = Journal.create(self.options.results_dir,
                                           new_run_id(self.scenario.slug), self._manifest())
         except BaseException:
@@ -302,23 +304,24 @@ class Runner:
 
     async def _run_cases(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
-            open_spec: TargetSpec | None = None
+            open_spec: tuple[str, TargetSpec] | None = None
             target: targets.Target | None = None
             # Asked only while no signal came: asking starts the next search, which
             # would then end "interrupted" without having run a case.
             while (not self._stopping.is_set()
                    and (case := self.plan.next_case(_WALL.monotonic())) is not None):
                 spec = targets.resolve(case.target, self.options.target)
-                if spec != open_spec or target is None:
+                kind = self.spec.target_kind(case.params)
+                if (kind, spec) != open_spec or target is None:
                     await stack.aclose()
                     opening = asyncio.ensure_future(stack.enter_async_context(
-                        targets.open_target(self.spec.target, spec, self.options.seed)))
+                        targets.open_target(kind, spec, self.options.seed)))
                     self._interruptible = opening
                     try:
                         target = await opening
                     finally:
                         self._interruptible = None
-                    open_spec = spec
+                    open_spec = (kind, spec)
                     if self._stopping.is_set():
                         break
                     self.journal.update_manifest(
@@ -511,10 +514,10 @@ def plan(scenario: Scenario, options: RunOptions) -> str:
             + (f"; budget {search.budget:g} s" if search.budget else ""))
     for case in cases:
         spec = targets.resolve(case.target, options.target)
-        where = (f"cloud {spec.cloud!r}" if spec.cloud else
-                 f"hosts {spec.hosts!r}" if spec.hosts else
-                 {"cloud": f"simulated cloud (profile {spec.sim_profile or 'default'})",
-                  "hosts": "local lab", "local": "this machine"}[kind.target])
+        where = {"cloud": f"cloud {spec.cloud!r}" if spec.cloud else
+                 f"simulated cloud (profile {spec.sim_profile or 'default'})",
+                 "hosts": f"hosts {spec.hosts!r}" if spec.hosts else "local lab",
+                 "local": "this machine"}[kind.target_kind(case.params)]
         if search is not None:  # the largest point it may run
             case = plans.SearchPlan.at(search, case, search.max)
             lines.append(f"search {case.index + 1}/{len(cases)} on {where}, its largest "

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from osbench import lab, netns, results
-from osbench.api import compare_runs
+from osbench.api import cleanup_run, compare_runs
 from osbench.hosts import close_all, connect, load_inventory
 from osbench.kinds.audit import probe, vantage
 from osbench.kinds.audit.report import changes, verdict
 from osbench.lab import LabConfig, planting
 from osbench.runner import Runner, RunOptions, RunResult
-from osbench.scenario import parse_scenario
+from osbench.scenario import TargetSpec, parse_scenario
 from osbench.scenario.source import load_text
 from tests.support.lab import needs_root, running_lab
 
@@ -50,14 +50,16 @@ def installed(package: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-def audit(inventory: Path, results_dir: Path) -> results.Run:
+def audit(inventory: Path, results_dir: Path, *, via_hosts: bool = False) -> results.Run:
+    """A versions-only audit of `inventory`: named in its params, or (`via_hosts`)
+    given as the run's --hosts."""
+    named = "" if via_hosts else f"\n    inventory: {inventory}"
     text = f"""\
 name: lab-drift
 kind: audit
 params:
   checks: [versions]
-  versions:
-    inventory: {inventory}
+  versions:{named}
     roles: {{targets: [target1, target2, target3], others: [client, netnode]}}
     packages: ["{PACKAGE}", "iproute2", "python3-oslo*"]
     config_files: [/etc/hostname, /nonexistent/audit.conf]
@@ -65,7 +67,9 @@ params:
 sla: [drifted_packages == 0]
 """
     scenario = parse_scenario(load_text(text, "lab-drift.yaml"))
-    result = asyncio.run(Runner(scenario, RunOptions(results_dir=results_dir)).run())
+    target = TargetSpec(hosts=str(inventory)) if via_hosts else TargetSpec()
+    result = asyncio.run(Runner(scenario, RunOptions(results_dir=results_dir,
+                                                     target=target)).run())
     assert [c.error for c in result.cases] == [None]
     return results.load(result.path)
 
@@ -100,8 +104,17 @@ def test_planted_version_is_found_on_its_host_only(audit_lab: LabConfig,
     assert run.table("sla")["passed"].tolist() == [False]
     assert verdict(run) == ("version drift on 1 host(s): 1 package(s), 0 config(s), "
                             "0 kernel role(s)")
-    # The plant is gone: every host agrees again.
-    again = audit(inventory, tmp_path / "clean")
+    # No cloud is opened for a versions-only audit: this machine runs it, and
+    # `osbench cleanup` has nothing to look for.
+    assert [t["type"] for t in run.manifest["targets"]] == ["local"]
+    assert "opened no cloud" in str(cleanup_run(run).nothing_to_do)
+    # The plant is gone: every host agrees again (the inventory given as --hosts,
+    # the run's target: recorded as such).
+    again = audit(inventory, tmp_path / "clean", via_hosts=True)
+    opened = again.manifest["targets"]
+    assert [(t["type"], t["inventory"]) for t in opened] == [("hosts", str(inventory))]
+    assert sorted(again.table("version_hosts")["host"]) == [
+        "client", "netnode", "target1", "target2", "target3"]
     assert again.table("drift").empty
     assert again.table("sla")["passed"].tolist() == [True]
     # Between the two audits: the drift is fixed; the other way round it is new.

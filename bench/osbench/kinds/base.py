@@ -108,6 +108,13 @@ class KindSpec:
     symptoms: str | Callable[..., Sequence[Symptom]] | None = None
     #: Cross-field checks of one case's params; raise ValueError naming the key.
     check: Callable[[Any], None] | None = field(default=None, compare=False)
+    #: The target one case's params need, when that depends on them (the audit:
+    #: no cloud for a versions-only audit); None: always `target`.
+    target_of: Callable[[Any], TargetKind] | None = field(default=None, compare=False)
+
+    def target_kind(self, params: Any) -> TargetKind:
+        """What a case with these params runs against."""
+        return self.target_of(params) if self.target_of is not None else self.target
 
     def kind(self) -> Kind:
         """The implementation, imported on first use."""

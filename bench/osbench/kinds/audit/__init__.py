@@ -8,13 +8,15 @@ groups and rules from the API), `rules` (what the rules open to the vantage),
 `probe` (the bounded TCP/UDP probe engine), `report`.
 
 The target is a cloud (the simulated one by default, a clouds.yaml entry with
---cloud): the firewall check reads it; the versions check reaches its hosts
-through its own inventory (default: the local lab's).
+--cloud) when the firewall check runs: it reads the API. The versions check
+reaches its hosts through `versions.inventory`; without one, a versions-only
+audit's target is the hosts of --hosts (default: the local lab's), and no cloud
+is opened (`params.target_of`).
 """
 
 from __future__ import annotations
 
-from osbench.kinds.audit.params import AuditParams
+from osbench.kinds.audit.params import AuditParams, target_of
 from osbench.kinds.base import KindSpec, MetricSpec
 
 SPEC = KindSpec(
@@ -22,6 +24,7 @@ SPEC = KindSpec(
     description="version drift across hosts; security groups enforced on running instances",
     params_type=AuditParams,
     target="cloud",
+    target_of=target_of,
     sample_table="probes",
     sample_columns={"latency_ms": "one probe's time to its answer (or timeout), ms"},
     metrics={

@@ -15,9 +15,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from osbench.scenario.schema import Max, Min, NonEmpty, Pattern, PositiveDuration
+
+if TYPE_CHECKING:
+    from osbench.kinds.base import TargetKind
 
 Check = Literal["versions", "firewall"]
 CHECKS: tuple[Check, ...] = ("versions", "firewall")
@@ -132,3 +135,12 @@ class AuditParams:
         if "firewall" in self.checks and self.firewall is None:
             raise ValueError("checks names firewall but `firewall:` is not set; add "
                              "`firewall: {name_prefix: ...}` (or project, or tag)")
+
+
+def target_of(p: AuditParams) -> TargetKind:
+    """A cloud when the firewall check runs (it reads the API); else no cloud is
+    opened: this machine when `versions.inventory` names the hosts, the hosts of
+    --hosts (default the local lab) when it does not."""
+    if "firewall" in p.checks:
+        return "cloud"
+    return "local" if p.versions.inventory is not None else "hosts"

@@ -124,15 +124,22 @@ class AuditKind(Kind):
     async def _versions(self, v: VersionsParams, ctx: CaseContext) -> None:
         from osbench.hosts.target import lab_inventory
 
-        inventory = load_inventory(v.inventory or lab_inventory())
+        opened = getattr(ctx.target, "inventory", None)
+        if v.inventory is None and opened is not None:
+            # A versions-only audit's target: the hosts of --hosts (or the lab),
+            # connected and closed by the run.
+            inventory, hosts = opened, ctx.target.hosts  # type: ignore[attr-defined]
+        else:
+            inventory = load_inventory(v.inventory or lab_inventory())
+            hosts = connect(inventory)
+            made = hosts
+
+            async def close() -> None:
+                await close_all(made)
+
+            ctx.add_cleanup(close, f"close connections to {inventory.file}")
         roles = resolve_roles(inventory, v.roles)
         wanted = {h for names in roles.values() for h in names}
-        hosts = connect(inventory)
-
-        async def close() -> None:
-            await close_all(hosts)
-
-        ctx.add_cleanup(close, f"close connections to {inventory.file}")
         ctx.record("audit_notes", {"check": "versions", "level": "info", "message": (
             f"inventory {inventory.file} (host keys: {inventory.host_key_policy}); roles "
             + "; ".join(f"{r}: {', '.join(names)}" for r, names in roles.items()))})
