@@ -77,7 +77,7 @@ def test_the_unfiltered_instance_is_exposed_and_only_it(tmp_path: Path,
             subprocess.run(["ip", "route", "del", "unreachable", f"{web3[1]}/32"], check=True)
         admin = sim.sim.connect(admin=True)
         try:
-            hosts = {s.id: s.hypervisor_hostname for s in admin.compute.servers()}
+            hosts = {s.id: s.compute_host for s in admin.compute.servers()}
         finally:
             admin.close()
     assert [c.error for c in result.cases] == [None]

@@ -323,7 +323,7 @@ async def test_admin_listings_agree_with_the_catalog_and_tokens(api: Both) -> No
     first = hypervisors["hypervisors"][0]
     status, one, _ = await api.get(f"/compute/v2.1/os-hypervisors/{first['id']}", admin=True,
                                    version="2.96")
-    assert status == 200 and one["hypervisor"]["hypervisor_hostname"] == "compute-00"
+    assert status == 200 and one["hypervisor"]["hypervisor_hostname"] == "compute-00.sim.example"
     status, stats, _ = await api.get("/compute/v2.1/os-hypervisors/statistics", admin=True)
     assert status == 200 and stats["hypervisor_statistics"]["count"] == 40
     status, _, _ = await api.get("/compute/v2.1/os-hypervisors/statistics", admin=True,

@@ -26,7 +26,7 @@ from osbench.sim.server import (
     require_admin,
     token,
 )
-from osbench.sim.state import iso, stable_id
+from osbench.sim.state import iso, node_name, stable_id
 
 _POLICIES = ("affinity", "anti-affinity")
 _SOFT_POLICIES = ("soft-affinity", "soft-anti-affinity")  # microversion 2.15
@@ -179,7 +179,8 @@ def _hypervisors(request: web.Request, now: float, detail: bool) -> list[dict[st
     items = []
     for index, host in enumerate(_hosts(request)):
         item: dict[str, Any] = {"id": _id(request, "hypervisor", index),
-                                "hypervisor_hostname": host, "state": "up", "status": "enabled"}
+                                "hypervisor_hostname": node_name(host), "state": "up",
+                                "status": "enabled"}
         if detail:
             item.update(hypervisor_type="QEMU", hypervisor_version=8002000,
                         host_ip=f"192.168.0.{10 + index}",

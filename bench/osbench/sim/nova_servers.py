@@ -16,7 +16,7 @@ from osbench.sim.nova import microversion, respond
 from osbench.sim.nova_actions import stamp
 from osbench.sim.paging import next_href
 from osbench.sim.server import CLOUD, ApiError, Route, bad_request, is_admin, json_body, query_int
-from osbench.sim.state import CreateSpec, Server, host_id, iso
+from osbench.sim.state import CreateSpec, Server, host_id, iso, node_name
 
 #: Nova's osapi_max_limit: one page never holds more servers than this.
 MAX_PAGE = 1000
@@ -200,7 +200,7 @@ def server_body(request: web.Request, server: Server, now: float,
     admin = is_admin(request)
     if admin:
         body.update({"OS-EXT-SRV-ATTR:host": host,
-                     "OS-EXT-SRV-ATTR:hypervisor_hostname": host,
+                     "OS-EXT-SRV-ATTR:hypervisor_hostname": node_name(host),
                      "OS-EXT-SRV-ATTR:instance_name": f"instance-{server.seq:08x}"})
     if mv >= (2, 47):
         body["flavor"] = {"vcpus": flavor.vcpus, "ram": flavor.ram_mb, "disk": flavor.disk_gb,

@@ -175,6 +175,17 @@ def host_id(project_id: str, host: str | None) -> str:
     return hashlib.sha224((project_id + host).encode()).hexdigest()
 
 
+#: The domain of the modelled compute nodes' names: libvirt reports the machine's
+#: FQDN as the hypervisor (node) name, while the compute service's host, which
+#: placement and `OS-EXT-SRV-ATTR:host` use, is often its short name.
+NODE_DOMAIN = "sim.example"
+
+
+def node_name(host: str | None) -> str | None:
+    """The hypervisor (node) name of a modelled compute host."""
+    return f"{host}.{NODE_DOMAIN}" if host else host
+
+
 def iso_us(origin: datetime, t: float) -> str:
     """Keystone's timestamp of modelled time `t` (microseconds, UTC)."""
     return (origin + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

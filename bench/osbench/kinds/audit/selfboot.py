@@ -40,9 +40,13 @@ def name_prefix(run_id: str) -> str:
 
 
 async def hypervisors(client: CloudClient) -> list[str]:
-    """The enabled, up hypervisors' host names; UserError without admin rights."""
+    """The compute hosts of the enabled, up hypervisors; UserError without admin rights.
+
+    The host, not the hypervisor's name: `nova:<host>` names the compute service's
+    host (what `OS-EXT-SRV-ATTR:host` shows), and libvirt's hypervisor_hostname is
+    often the machine's FQDN where the service's host is its short name."""
     try:
-        body = await client.get_json("compute", "/os-hypervisors")
+        body = await client.get_json("compute", "/os-hypervisors/detail")
     except CloudError as exc:
         if exc.status_code == 403:
             raise UserError("params.firewall.boot needs admin rights (the hypervisors' list "
@@ -50,7 +54,8 @@ async def hypervisors(client: CloudClient) -> list[str]:
                             hint="use a clouds.yaml entry of an admin, or scope the audit to "
                                  "existing instances (project, name_prefix, tag)") from None
         raise
-    return sorted(str(h["hypervisor_hostname"]) for h in body.get("hypervisors", [])
+    return sorted(str((h.get("service") or {}).get("host") or h["hypervisor_hostname"])
+                  for h in body.get("hypervisors", [])
                   if h.get("state", "up") == "up" and h.get("status", "enabled") == "enabled")
 
 
