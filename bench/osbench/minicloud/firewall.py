@@ -119,8 +119,12 @@ def _is_agents(line: str) -> bool:
         return True
     if words[:1] == ["-N"]:
         return len(words) > 1 and bool(AGENT_CHAIN.match(words[1]))
-    targets = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-j"]
-    return any(AGENT_CHAIN.match(target) for target in targets)
+    return any(AGENT_CHAIN.match(target) for target in _jump_targets(words))
+
+
+def _jump_targets(words: list[str]) -> list[str]:
+    """The chains a rule (iptables `-S` or ebtables `-L` words) jumps to."""
+    return [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-j"]
 
 
 def remove_agent_rules() -> list[str]:
@@ -157,8 +161,7 @@ def agent_ebtables(table: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
                 chains.append(current)
         elif line.startswith("-") and current and not AGENT_EB_CHAIN.match(current):
             words = line.split()
-            targets = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-j"]
-            if any(AGENT_EB_CHAIN.match(target) for target in targets):
+            if any(AGENT_EB_CHAIN.match(target) for target in _jump_targets(words)):
                 jumps.append((current, words))
     return chains, jumps
 

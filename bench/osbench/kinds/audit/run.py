@@ -122,13 +122,12 @@ class AuditKind(Kind):
 
     # -- versions ------------------------------------------------------------
     async def _versions(self, v: VersionsParams, ctx: CaseContext) -> None:
-        from osbench.hosts.target import lab_inventory
+        from osbench.hosts.target import HostsTarget, lab_inventory
 
-        opened = getattr(ctx.target, "inventory", None)
-        if v.inventory is None and opened is not None:
+        if v.inventory is None and isinstance(ctx.target, HostsTarget):
             # A versions-only audit's target: the hosts of --hosts (or the lab),
             # connected and closed by the run.
-            inventory, hosts = opened, ctx.target.hosts  # type: ignore[attr-defined]
+            inventory, hosts = ctx.target.inventory, ctx.target.hosts
         else:
             inventory = load_inventory(v.inventory or lab_inventory())
             hosts = connect(inventory)
