@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from osbench.interrupts import pending, remember_and_raise
+from osbench.interrupts import pending, quiet_unraisable, remember_and_raise
 
 EXIT_INTERRUPTED = 130
 
@@ -25,6 +25,7 @@ def say_interrupted(exc: BaseException) -> None:
 
 def main() -> None:
     """`osbench` and `python -m osbench`."""
+    quiet_unraisable()
     signal.signal(signal.SIGTERM, remember_and_raise)
     signal.signal(signal.SIGINT, remember_and_raise)
     try:
