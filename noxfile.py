@@ -24,11 +24,20 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 PYTHON = "3.11"
 
 
+#: The suite runs a test file at a time in each of two pytest-xdist workers: most of
+#: its time is waiting (on subprocesses' start-up, the simulated clouds' modelled
+#: clocks, signals' cleanups), so two workers on 2 cores take ~9.5 min instead of
+#: ~15. Not more: the simulated runs' real-time margins are set for 2 cores with
+#: other work beside them. Modules that change the machine itself take a lock and
+#: run one at a time (tests/conftest.py).
+WORKERS = ("-n", "2", "--dist", "loadfile")
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite (pytest, strict)."""
+    """The test suite (pytest, strict), in two workers (`-- -n 0`: in one process)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *WORKERS, *session.posargs)
 
 
 #: `tests-busy`: rounds of the suite, and CPU-bound loops running beside them (two
@@ -62,7 +71,7 @@ def tests_busy(session: nox.Session) -> None:
             junit = reports / f"busy-round-{number}.xml"
             started = time.monotonic()
             try:
-                session.run("pytest", f"--junitxml={junit}", *session.posargs)
+                session.run("pytest", *WORKERS, f"--junitxml={junit}", *session.posargs)
                 verdict = "passed"
             except nox.command.CommandFailed:
                 verdict = "FAILED"
