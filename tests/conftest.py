@@ -24,6 +24,8 @@ def _tick_kind() -> None:
 #: these modules take a lock for their whole life, module fixtures included, so
 #: they run one after another as they would without xdist (~85 s of the suite).
 #: Every other test runs on loopback ports of its own (port 0) and in its tmp_path.
+#: tests/test_machine_wide.py finds a module that builds namespaces or a lab, or
+#: changes iptables or sysctls, and is not listed here.
 #: (Not xdist's `loadgroup`: pytest-xdist 3.8 marks a group by rewriting
 #: `item._nodeid`, which pytest 9 no longer reads, so the groups are silently lost.)
 MACHINE_WIDE = ("tests/lab/", "tests/netsweep/", "tests/rootwrap/", "tests/audit/",
