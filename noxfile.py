@@ -26,8 +26,8 @@ PYTHON = "3.11"
 
 #: The suite runs a test file at a time in each of two pytest-xdist workers: most of
 #: its time is waiting (on subprocesses' start-up, the simulated clouds' modelled
-#: clocks, signals' cleanups), so two workers on 2 cores take 8-9.5 min instead of
-#: 15-15.5. Not more: the simulated runs' real-time margins are set for 2 cores with
+#: clocks, signals' cleanups), so two workers on 2 cores took 474-556 s instead of
+#: 877-936 s (README). Not more: the simulated runs' real-time margins are set for 2 cores with
 #: other work beside them. Modules that change the machine itself take a lock and
 #: run one at a time (tests/conftest.py).
 WORKERS = ("-n", "2", "--dist", "loadfile")
@@ -45,8 +45,8 @@ def tests(session: nox.Session) -> None:
 BUSY_ROUNDS = 3
 BUSY_LOOPS = 2
 #: A busy loop also ends by itself after this long, should the session die before
-#: its `finally` (kill -9): an idle round takes 8-9.5 min on 2 cores (README), so
-#: 2 h covers three rounds slowed down four times.
+#: its `finally` (kill -9): an idle round takes under 10 min on 2 cores (README),
+#: so 2 h covers three rounds slowed down four times.
 BUSY_LOOP_MAX_S = 2 * 3600
 
 

@@ -17,7 +17,6 @@ def _tick_kind() -> None:
     register()
 
 
-
 #: Test modules that change the machine itself (network namespaces and their labs,
 #: iptables, sysctls, sshd) or look for processes across it. The tests session runs
 #: the suite in two pytest-xdist workers, a module at a time (`-n 2 --dist loadfile`):

@@ -110,6 +110,7 @@ class _Context(CaseContext):
         self.run_path = runner.journal.path
         self.options = runner.options.kind_options
         self.target = target
+        self.target_spec = targets.resolve(case.target, runner.options.target)
         self.clock: Clock = target.clock
         self.t0 = self.clock.monotonic()
         self.seed = seed

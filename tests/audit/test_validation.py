@@ -12,7 +12,7 @@ import pytest
 from osbench import results
 from osbench.cli.program import main
 from osbench.runner import Runner, RunOptions
-from osbench.scenario import parse_scenario
+from osbench.scenario import TargetSpec, parse_scenario
 from osbench.scenario.source import load_text
 
 GOOD = """\
@@ -102,3 +102,41 @@ params:
         "(did you mean 'cmp2'? valid: cmp1, cmp2)"]
     notes = results.load(result.path).table("audit_notes")
     assert notes["check"].tolist() == ["versions"]
+
+
+#: A scenario whose host names refer to an inventory it does not name, for each
+#: kind that reads one: the versions check of an audit whose target is a cloud
+#: (the firewall check runs too), and rootwrap on a host. Each must use the run's
+#: --hosts, as a hosts target does; before, each used the local lab's inventory
+#: whatever --hosts said (the firewall's `host:` vantage reads it the same way,
+#: osbench.hosts.target.connect_for_case, but needs instances to probe).
+WITHOUT_INVENTORY = {
+    "versions beside firewall": ("""\
+name: mixed
+kind: audit
+params:
+  checks: [versions, firewall]
+  versions:
+    roles: {hypervisors: [cmp1, cmp3]}
+  firewall:
+    name_prefix: web-
+""", "UserError: params.versions.roles.hypervisors: no host 'cmp3' in {inventory} "
+     "(did you mean 'cmp2'? valid: cmp1, cmp2)"),
+    "rootwrap on a host": ("""\
+name: rw
+kind: rootwrap
+params:
+  host: netnode
+""", "UserError: {inventory}: no host 'netnode' (hosts: cmp1, cmp2)"),
+}
+
+
+@pytest.mark.parametrize("name", list(WITHOUT_INVENTORY))
+def test_host_names_refer_to_the_runs_hosts(name: str, tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("hosts:\n  cmp1: {address: 192.0.2.1}\n  cmp2: {address: 192.0.2.2}\n")
+    text, error = WITHOUT_INVENTORY[name]
+    scenario = parse_scenario(load_text(text, f"{name}.yaml"))
+    options = RunOptions(results_dir=tmp_path / "r", target=TargetSpec(hosts=str(inventory)))
+    result = asyncio.run(Runner(scenario, options).run())
+    assert [c.error for c in result.cases] == [error.format(inventory=inventory)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from osbench import targets
 from osbench.clock import Clock, RealClock
@@ -14,6 +14,9 @@ from osbench.hosts.base import Host
 from osbench.hosts.inventory import Inventory, load_inventory
 from osbench.hosts.ssh import close_all, connect
 from osbench.scenario import TargetSpec
+
+if TYPE_CHECKING:
+    from osbench.kinds.base import CaseContext
 
 
 class HostsTarget:
@@ -59,10 +62,32 @@ def lab_inventory() -> Path:
     return path
 
 
+def inventory_path(named: str | None, spec: TargetSpec) -> Path:
+    """The inventory host names refer to: the one a scenario's params name, else the
+    run's (`--hosts FILE`, or the scenario's `target.hosts`), else the running local
+    lab's. Whatever the case's target kind: a cloud audit's versions check and a
+    rootwrap case on a host use the same --hosts as a hosts target does."""
+    given = named or spec.hosts
+    return Path(given) if given else lab_inventory()
+
+
+def connect_for_case(ctx: CaseContext, named: str | None) -> tuple[Inventory, dict[str, Host]]:
+    """The case's inventory (`inventory_path`) and its hosts, connected on first use
+    and closed when the case ends."""
+    inventory = load_inventory(inventory_path(named, ctx.target_spec))
+    hosts = connect(inventory)
+
+    async def close() -> None:
+        await close_all(hosts)
+
+    ctx.add_cleanup(close, f"close connections to {inventory.file}")
+    return inventory, hosts
+
+
 @asynccontextmanager
 async def open_hosts(spec: TargetSpec, seed: int) -> AsyncIterator[HostsTarget]:
     """The hosts of `spec.hosts`, or of the local lab; closed on exit."""
-    path = Path(spec.hosts) if spec.hosts else lab_inventory()
+    path = inventory_path(None, spec)
     target = HostsTarget(load_inventory(path), lab=spec.hosts is None)
     try:
         yield target

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pandas: only for results; validating a scenario needs none
     from osbench.monitors.attribution import Symptom
     from osbench.report.model import Section
     from osbench.report.story import Chapter
-    from osbench.scenario.model import Case
+    from osbench.scenario.model import Case, TargetSpec
     from osbench.targets import Target
 
 #: What a kind runs against: an OpenStack cloud (real or simulated), or hosts
@@ -150,6 +150,9 @@ class CaseContext(ABC):
     #: Values of the kind's options given to this run (`KindSpec.options`).
     options: Mapping[str, Any]
     target: Target
+    #: The case's target settings with the command line's on top: what `target`
+    #: was opened from (`--hosts FILE` is `target_spec.hosts`).
+    target_spec: TargetSpec
     clock: Clock
     #: The case's start on `clock`: every `t_s` of the case is measured from it.
     t0: float

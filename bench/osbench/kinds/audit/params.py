@@ -43,7 +43,7 @@ _Name = Annotated[str, NonEmpty()]
 class VersionsParams:
     """Version drift across the hosts of an inventory."""
 
-    #: Host inventory (default: the running local lab's).
+    #: Host inventory (default: the run's --hosts FILE, else the running local lab's).
     inventory: str | None = None
     #: Role name -> hosts of the inventory. Default: each inventory role, and
     #: hosts without one in `all`. Drift is judged within a role only.
@@ -90,8 +90,8 @@ class FirewallParams:
     #: namespace of this machine) or `host:NAME` (a host of `inventory`, over SSH).
     vantage: Annotated[str, Pattern(r"harness|netns:[A-Za-z0-9_.-]+|host:[A-Za-z0-9_.-]+",
                                     "harness, netns:NAME or host:NAME")] = "harness"
-    #: For `host:NAME`: the inventory (default: the local lab's), and the Python
-    #: there that runs the probe helper (stdlib only; default python3).
+    #: For `host:NAME`: the inventory (default: --hosts FILE, else the local lab's),
+    #: and the Python there that runs the probe helper (stdlib only; default python3).
     inventory: str | None = None
     python: str | None = None
     #: Address the rules are judged for (whose remote prefixes must match);

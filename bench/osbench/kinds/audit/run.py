@@ -23,7 +23,6 @@ from collections.abc import Mapping
 import pandas as pd
 
 from osbench.errors import OsbenchError, UserError
-from osbench.hosts import close_all, connect, load_inventory
 from osbench.hosts.inventory import Inventory
 from osbench.kinds import CaseContext, Kind
 from osbench.kinds.audit import (
@@ -73,9 +72,11 @@ class AuditKind(Kind):
         steps: list[str] = []
         if "versions" in p.checks:
             v = p.versions
+            where = (v.inventory or case.target.hosts
+                     or "the inventory of --hosts FILE, else the local lab")
             steps.append(
-                f"versions (reads only): one command per host of "
-                f"{v.inventory or 'the local lab inventory'}, at most {v.timeout_s:g} s each: "
+                f"versions (reads only): one command per host of {where}, "
+                f"at most {v.timeout_s:g} s each: "
                 f"uname -r; dpkg-query -W / rpm -qa {' '.join(v.packages)}"
                 + (f"; sha256sum {' '.join(v.config_files)}" if v.config_files else "")
                 + (f"; roles {', '.join(f'{r}={list(h)}' for r, h in v.roles.items())}"
@@ -122,21 +123,14 @@ class AuditKind(Kind):
 
     # -- versions ------------------------------------------------------------
     async def _versions(self, v: VersionsParams, ctx: CaseContext) -> None:
-        from osbench.hosts.target import HostsTarget, lab_inventory
+        from osbench.hosts.target import HostsTarget, connect_for_case
 
         if v.inventory is None and isinstance(ctx.target, HostsTarget):
             # A versions-only audit's target: the hosts of --hosts (or the lab),
             # connected and closed by the run.
             inventory, hosts = ctx.target.inventory, ctx.target.hosts
         else:
-            inventory = load_inventory(v.inventory or lab_inventory())
-            hosts = connect(inventory)
-            made = hosts
-
-            async def close() -> None:
-                await close_all(made)
-
-            ctx.add_cleanup(close, f"close connections to {inventory.file}")
+            inventory, hosts = connect_for_case(ctx, v.inventory)
         roles = resolve_roles(inventory, v.roles)
         wanted = {h for names in roles.values() for h in names}
         ctx.record("audit_notes", {"check": "versions", "level": "info", "message": (
@@ -234,15 +228,9 @@ class AuditKind(Kind):
     async def _vantage(self, f: FirewallParams, ctx: CaseContext) -> vantage.Vantage:
         hosts = None
         if f.vantage.startswith("host:"):
-            from osbench.hosts.target import lab_inventory
+            from osbench.hosts.target import connect_for_case
 
-            hosts = connect(load_inventory(f.inventory or lab_inventory()))
-            opened = hosts
-
-            async def close() -> None:
-                await close_all(opened)
-
-            ctx.add_cleanup(close, "close the vantage's connection")
+            _, hosts = connect_for_case(ctx, f.inventory)
         return vantage.open_vantage(f.vantage, hosts, f.python)
 
     def _probes(self, f: FirewallParams, found: scope.Scope, ctx: CaseContext,

@@ -35,7 +35,8 @@ class RootwrapParams:
     daemon_wrapper: str | None = None
     #: Run on this machine inside this existing network namespace.
     netns: str | None = None
-    #: Run on this host of `inventory` (default: the local lab's inventory).
+    #: Run on this host of `inventory` (default: the run's --hosts FILE, else the
+    #: local lab's inventory).
     host: str | None = None
     inventory: str | None = None
     #: The Python on `host` that runs the helper (it needs oslo.rootwrap for `daemon`);

@@ -10,8 +10,8 @@ order), every sample journaled. At the end each mode is summarised and its
 median compared with `direct` (bootstrap 95 % interval, seeded by the case).
 
 Where it runs: this machine by default; inside the namespace `netns`; or on
-`host` of an inventory (`inventory`, default the local lab's) over SSH, where
-the helper runs with that host's `python` and oslo.rootwrap.
+`host` of an inventory (`inventory`, else --hosts FILE, else the local lab's)
+over SSH, where the helper runs with that host's `python` and oslo.rootwrap.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pandas as pd
 
 from osbench import stats
 from osbench.errors import UserError
-from osbench.hosts import Host, LocalHost, close_all, connect, load_inventory
+from osbench.hosts import Host, LocalHost
 from osbench.kinds import CaseContext, Kind
 from osbench.kinds.rootwrap import SPEC, config, probe
 from osbench.kinds.rootwrap.params import RootwrapParams
@@ -122,18 +122,12 @@ class RootwrapKind(Kind):
     async def _where(self, p: RootwrapParams, ctx: CaseContext) -> tuple[Host, bool]:
         if not p.host:
             return LocalHost("local", netns=p.netns), True
-        from osbench.hosts.target import lab_inventory
+        from osbench.hosts.target import connect_for_case
 
-        inventory = load_inventory(p.inventory or lab_inventory())
+        inventory, hosts = connect_for_case(ctx, p.inventory)
         if p.host not in inventory.hosts:
             raise UserError(f"{inventory.file}: no host {p.host!r}",
                             hint=f"hosts: {', '.join(sorted(inventory.hosts))}")
-        hosts = connect(inventory)
-
-        async def close() -> None:
-            await close_all(hosts)
-
-        ctx.add_cleanup(close, f"close connections to {inventory.file}")
         return hosts[p.host], False
 
     def _summarise(self, ctx: CaseContext, latencies: Mapping[str, list[float]],
